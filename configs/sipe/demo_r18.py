@@ -1,0 +1,54 @@
+# SIPE stage one on the built-in demo dataset (VOC layout, written by
+# `python tools/dataset_converters/make_demo_dataset.py data/demo`).
+# Inherits the VOC reproduction config and shrinks only what must shrink to
+# train in minutes on 2 CPU cores without downloads:
+#   * ResNet-18 from random init (no pretrained weights can be fetched), so
+#     BN is trained and no stage is frozen (the frozen, pretrained stem of the
+#     real config would be random noise here);
+#   * small images: resize-long 128..256, 160 crop; batch 8; 12 epochs;
+#     side channels halved.
+# Everything else (losses, seeds, prototypes, optimiser quirks, poly lr,
+# clipping, validation protocol) is the reference setting.
+_base_ = ['./voc_r50.py']
+
+data_root = 'data/demo'
+crop_size = 160
+total_batch_size = 8
+max_epochs = 12
+
+model = dict(
+    backbone=dict(
+        depth=18,
+        norm_eval=False,
+        frozen_stages=-1,
+        init_cfg=None),
+    head=dict(
+        in_channels=(64, 128, 256, 512),
+        side_channels=(32, 32, 64, 64)))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='RandomResizeLong', min_size=128, max_size=256),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='RandomCropWithValidMask', crop_size=crop_size),
+    dict(type='PackSIPEInputs'),
+]
+train_dataloader = dict(
+    batch_size=total_batch_size,
+    num_workers=2,
+    dataset=dict(data_root=data_root, pipeline=train_pipeline))
+val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))
+test_dataloader = val_dataloader
+
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        power=0.9,
+        eta_min=0.0,
+        begin=0,
+        end=max_epochs,
+        by_epoch=True,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+default_hooks = dict(logger=dict(interval=10))

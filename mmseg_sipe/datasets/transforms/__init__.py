@@ -1,0 +1,9 @@
+"""Stage-one data transforms (registered in mmseg's TRANSFORMS)."""
+from .crop import RandomCropWithValidMask, apply_crop_box, random_crop_box
+from .formatting import SIPE_META_KEYS, PackSIPEInputs
+from .resize import RandomResizeLong, resize_long_size
+
+__all__ = [
+    'RandomResizeLong', 'RandomCropWithValidMask', 'PackSIPEInputs',
+    'resize_long_size', 'random_crop_box', 'apply_crop_box', 'SIPE_META_KEYS'
+]

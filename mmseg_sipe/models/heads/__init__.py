@@ -1,0 +1,3 @@
+from .ipe_head import IPEHead
+
+__all__ = ['IPEHead']

@@ -1,0 +1,3 @@
+from .sipe_classifier import SIPEClassifier
+
+__all__ = ['SIPEClassifier']

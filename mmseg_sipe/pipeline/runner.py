@@ -1,0 +1,336 @@
+"""Step 5: the whole SIPE pipeline from one pipeline config.
+
+Each step runs the very tool a user would run (``tools/train.py``,
+``tools/make_cam.py``, ...) in a subprocess -- through ``torch.distributed.run``
+when ``--gpus N`` > 1 and the step shards -- so the pipeline exercises exactly
+the user-facing commands.  A step that finished writes
+``<work_dir>/steps/<step>.json`` (its metrics and wall time) and is skipped on
+rerun; a step that was killed is simply rerun, and the steps themselves resume
+(training with ``--resume``, per-image steps skip finished images).
+"""
+import json
+import os
+import os.path as osp
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence
+
+from mmengine.config import Config
+
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+STEPS = ('stage1', 'make_cam', 'eval_cam', 'cam2ir', 'eval_ir', 'train_irn',
+         'make_seg_labels', 'eval_seg_labels', 'stage2', 'test_stage2',
+         'visualize')
+
+
+@dataclass
+class StepResult:
+    name: str
+    seconds: float
+    metrics: Dict
+    skipped: bool = False
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(('127.0.0.1', 0))
+        return s.getsockname()[1]
+
+
+class PipelineRunner:
+    """Runs the steps of a pipeline config.
+
+    Args:
+        cfg (Config): pipeline config (see ``configs/pipeline/``).
+        work_dir (str): where every step writes.
+        gpus (int): processes for training and sharded steps.
+        seed (int, optional): random seed for the training steps.
+        log (callable): progress printer.
+    """
+
+    def __init__(self,
+                 cfg: Config,
+                 work_dir: str,
+                 gpus: int = 1,
+                 seed: Optional[int] = None,
+                 log: Callable[[str], None] = print):
+        self.cfg = cfg
+        self.work_dir = osp.abspath(work_dir)
+        self.gpus = gpus
+        self.seed = seed
+        self.log = log
+        self.use_irn = cfg.get('use_irn', True)
+        os.makedirs(osp.join(self.work_dir, 'steps'), exist_ok=True)
+
+    # ------------------------------------------------------------------
+    def path(self, *parts) -> str:
+        return osp.join(self.work_dir, *parts)
+
+    def steps(self) -> List[str]:
+        steps = list(STEPS)
+        if not self.use_irn:  # COCO route: CRF labels are the pseudo labels
+            for s in ('train_irn', 'make_seg_labels'):
+                steps.remove(s)
+        return steps
+
+    def _marker(self, step: str) -> str:
+        return self.path('steps', f'{step}.json')
+
+    def is_done(self, step: str) -> bool:
+        return osp.isfile(self._marker(step))
+
+    def _mark(self, step: str, seconds: float, metrics: Dict) -> None:
+        tmp = self._marker(step) + '.tmp'
+        with open(tmp, 'w') as f:
+            json.dump(dict(step=step, seconds=seconds, metrics=metrics), f,
+                      indent=1)
+        os.replace(tmp, self._marker(step))
+
+    def load_result(self, step: str) -> StepResult:
+        with open(self._marker(step)) as f:
+            d = json.load(f)
+        return StepResult(step, d['seconds'], d['metrics'], skipped=True)
+
+    # ------------------------------------------------------------------
+    def _run(self, args: Sequence[str], distributed: bool = False) -> None:
+        env = dict(os.environ)
+        env['PYTHONPATH'] = os.pathsep.join(
+            [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+        env.setdefault('PYTHONUNBUFFERED', '1')
+        if distributed and self.gpus > 1:
+            cmd = [sys.executable, '-m', 'torch.distributed.run',
+                   f'--nproc_per_node={self.gpus}',
+                   f'--master_port={_free_port()}', *args,
+                   '--launcher', 'pytorch']
+        else:
+            cmd = [sys.executable, *args]
+        self.log('  $ ' + ' '.join(cmd))
+        proc = subprocess.run(cmd, cwd=ROOT, env=env)
+        if proc.returncode != 0:
+            raise RuntimeError(
+                f'step command failed with exit code {proc.returncode}: '
+                f"{' '.join(cmd)} (rerun the pipeline to resume)")
+
+    def _seed_opts(self) -> List[str]:
+        return [f'randomness.seed={self.seed}'] if self.seed is not None \
+            else []
+
+    def _data_opts(self, prefix: str = '') -> List[str]:
+        root = self.cfg.get('data_root', None)
+        if not root:
+            return []
+        return [f'{k}={root}' for k in (
+            'data_root', 'train_dataloader.dataset.data_root',
+            'val_dataloader.dataset.data_root',
+            'test_dataloader.dataset.data_root')]
+
+    def _cfg_opts(self, extra: Sequence[str]) -> List[str]:
+        opts = [*extra]
+        return ['--cfg-options', *opts] if opts else []
+
+    @staticmethod
+    def _last_checkpoint(work_dir: str) -> str:
+        last = osp.join(work_dir, 'last_checkpoint')
+        if osp.isfile(last):
+            with open(last) as f:
+                path = f.read().strip()
+            if osp.isfile(path):
+                return path
+        raise FileNotFoundError(f'no checkpoint in {work_dir}')
+
+    @staticmethod
+    def _read_json(path: str) -> Dict:
+        with open(path) as f:
+            return json.load(f)
+
+    # ------------------------------------------------------------------
+    # steps
+    # ------------------------------------------------------------------
+    def step_stage1(self) -> Dict:
+        wd = self.path('stage1')
+        args = ['tools/train.py', self.cfg.stage1_config, '--work-dir', wd]
+        if osp.isfile(osp.join(wd, 'last_checkpoint')):
+            args.append('--resume')
+        args += self._cfg_opts(self._data_opts() + self._seed_opts() +
+                               list(self.cfg.get('stage1_options', [])))
+        self._run(args, distributed=True)
+        return dict(checkpoint=self._last_checkpoint(wd))
+
+    def _stage1_ckpt(self) -> str:
+        return self._last_checkpoint(self.path('stage1'))
+
+    def step_make_cam(self) -> Dict:
+        cam = self.cfg.get('cam', {})
+        args = ['tools/make_cam.py', self.cfg.stage1_config,
+                self._stage1_ckpt(), '--out-dir', self.path('cam'),
+                '--cam-out-dir', self.path('cam_plain'),
+                '--split', cam.get('split', 'train_aug'),
+                '--dtype', cam.get('dtype', 'float16'),
+                '--num-workers', str(cam.get('num_workers', 1))]
+        if cam.get('scales'):
+            args += ['--scales', *map(str, cam['scales'])]
+        if cam.get('amp'):
+            args += ['--amp', cam['amp']]
+        args += self._cfg_opts(self._data_opts())
+        self._run(args, distributed=True)
+        return {}
+
+    def step_eval_cam(self) -> Dict:
+        split = self.cfg.get('cam', {}).get('eval_split', 'train')
+        out = {}
+        for name, d, mode in (('IS-CAM', 'cam', 'argmax'),
+                              ('CAM', 'cam_plain', 'threshold')):
+            js = self.path(d, f'eval_{split}.json')
+            self._run(['tools/eval_cam.py', self.cfg.stage1_config,
+                       self.path(d), '--split', split, '--mode', mode,
+                       '--out', js] + self._eval_data_opts())
+            res = self._read_json(js)[mode]
+            out[name] = res['mIoU']
+            if mode == 'threshold':
+                out['CAM bg threshold'] = res['best_threshold']
+        return out
+
+    def _eval_data_opts(self) -> List[str]:
+        root = self.cfg.get('data_root', None)
+        return ['--data-root', root] if root else []
+
+    def step_cam2ir(self) -> Dict:
+        crf = self.cfg.get('crf', {})
+        mode = 'cam2ir' if self.use_irn else 'label'
+        args = ['tools/cam2ir.py', self.cfg.stage1_config, self.path('cam'),
+                '--out-dir', self.path('ir_label'), '--mode', mode,
+                '--split', self.cfg.get('cam', {}).get('split', 'train_aug'),
+                '--num-workers', str(crf.get('num_workers', 1))]
+        args += self._eval_data_opts()
+        self._run(args, distributed=True)
+        return {}
+
+    def step_eval_ir(self) -> Dict:
+        split = self.cfg.get('cam', {}).get('eval_split', 'train')
+        js = self.path('ir_label', f'eval_{split}.json')
+        self._run(['tools/eval_seg_labels.py', self.cfg.stage1_config,
+                   self.path('ir_label'), '--split', split,
+                   '--uncertain-as', '0', '--out', js] +
+                  self._eval_data_opts())
+        return {'+CRF': self._read_json(js)['mIoU']}
+
+    def step_train_irn(self) -> Dict:
+        wd = self.path('irn')
+        args = ['tools/train.py', self.cfg.irn_config, '--work-dir', wd]
+        if osp.isfile(osp.join(wd, 'last_checkpoint')):
+            args.append('--resume')
+        args += self._cfg_opts(
+            self._data_opts() + self._seed_opts() +
+            [f"ir_label_dir={self.path('ir_label')}",
+             f"train_dataloader.dataset.ir_label_dir={self.path('ir_label')}"]
+            + list(self.cfg.get('irn_options', [])))
+        self._run(args, distributed=True)
+        return dict(checkpoint=self._last_checkpoint(wd))
+
+    def step_make_seg_labels(self) -> Dict:
+        rw = self.cfg.get('random_walk', {})
+        args = ['tools/make_seg_labels.py', self.cfg.irn_config,
+                self._last_checkpoint(self.path('irn')), self.path('cam'),
+                '--out-dir', self.path('pseudo_label'),
+                '--split', self.cfg.get('cam', {}).get('split', 'train_aug')]
+        for k in ('beta', 'exp_times', 'radius'):
+            if k in rw:
+                args += [f"--{k.replace('_', '-')}", str(rw[k])]
+        args += self._eval_data_opts()
+        self._run(args, distributed=True)
+        return {}
+
+    def pseudo_label_dir(self) -> str:
+        return self.path('pseudo_label' if self.use_irn else 'ir_label')
+
+    def step_eval_seg_labels(self) -> Dict:
+        split = self.cfg.get('cam', {}).get('eval_split', 'train')
+        js = self.path(f'eval_pseudo_{split}.json')
+        self._run(['tools/eval_seg_labels.py', self.cfg.stage1_config,
+                   self.pseudo_label_dir(), '--split', split, '--out', js] +
+                  self._eval_data_opts())
+        key = '+IRN' if self.use_irn else 'pseudo label'
+        return {key: self._read_json(js)['mIoU']}
+
+    def step_stage2(self) -> Dict:
+        wd = self.path('stage2')
+        args = ['tools/train.py', self.cfg.stage2_config, '--work-dir', wd]
+        if osp.isfile(osp.join(wd, 'last_checkpoint')):
+            args.append('--resume')
+        args += self._cfg_opts(
+            self._data_opts() + self._seed_opts() +
+            [f'pseudo_label_dir={self.pseudo_label_dir()}',
+             'train_dataloader.dataset.data_prefix.seg_map_path='
+             f'{self.pseudo_label_dir()}'] +
+            list(self.cfg.get('stage2_options', [])))
+        self._run(args, distributed=True)
+        return dict(checkpoint=self._last_checkpoint(wd))
+
+    def step_test_stage2(self) -> Dict:
+        wd = self.path('stage2_test')
+        args = ['tools/test.py', self.cfg.stage2_config,
+                self._last_checkpoint(self.path('stage2')), '--work-dir', wd]
+        args += self._cfg_opts(self._data_opts() +
+                               list(self.cfg.get('stage2_options', [])))
+        self._run(args)
+        return {'stage2 val': self._latest_test_miou(wd)}
+
+    @staticmethod
+    def _latest_test_miou(wd: str) -> Optional[float]:
+        import glob
+        files = sorted(glob.glob(osp.join(wd, '*', '*.json')))
+        for path in reversed(files):
+            with open(path) as f:
+                for line in f:
+                    try:
+                        d = json.loads(line)
+                    except ValueError:
+                        continue
+                    if 'mIoU' in d:
+                        return d['mIoU']
+        return None
+
+    def step_visualize(self) -> Dict:
+        split = self.cfg.get('cam', {}).get('eval_split', 'train')
+        out = self.path('visualization.png')
+        args = ['tools/visualize_pseudo_labels.py', self.cfg.stage1_config,
+                '--split', split, '--num', str(self.cfg.get('vis_num', 4)),
+                '--cam-dir', self.path('cam_plain'),
+                '--is-cam-dir', self.path('cam'),
+                '--crf-dir', self.path('ir_label'),
+                '--pseudo-dir', self.pseudo_label_dir(), '--out', out]
+        args += self._eval_data_opts()
+        self._run(args)
+        return dict(image=out)
+
+    # ------------------------------------------------------------------
+    def run(self, start: Optional[str] = None,
+            stop: Optional[str] = None) -> List[StepResult]:
+        steps = self.steps()
+        for s in (start, stop):
+            if s is not None and s not in steps:
+                raise ValueError(f'unknown step {s!r}; steps are: '
+                                 f"{', '.join(steps)}")
+        i0 = steps.index(start) if start else 0
+        i1 = steps.index(stop) + 1 if stop else len(steps)
+        results = []
+        for n, step in enumerate(steps):
+            if n < i0 or n >= i1:
+                if self.is_done(step):
+                    results.append(self.load_result(step))
+                continue
+            if self.is_done(step) and start != step:
+                self.log(f'[pipeline] {step}: done before, skipped')
+                results.append(self.load_result(step))
+                continue
+            self.log(f'[pipeline] ({n + 1}/{len(steps)}) {step} ...')
+            t0 = time.time()
+            metrics = getattr(self, f'step_{step}')()
+            dt = time.time() - t0
+            self._mark(step, dt, metrics)
+            self.log(f'[pipeline] {step}: finished in {dt:.1f} s {metrics}')
+            results.append(StepResult(step, dt, metrics))
+        return results

@@ -1,0 +1,101 @@
+"""mmseg-sipe: SIPE (CVPR 2022) weakly supervised semantic segmentation as an
+mmsegmentation 1.x plugin."""
+import os
+import os.path as osp
+import shutil
+import sys
+import warnings
+
+from setuptools import find_packages, setup
+
+HERE = osp.dirname(osp.abspath(__file__))
+
+
+def get_version():
+    scope = {}
+    with open(osp.join(HERE, 'mmseg_sipe', 'version.py')) as f:
+        exec(compile(f.read(), 'version.py', 'exec'), scope)
+    return scope['__version__']
+
+
+def parse_requirements(fname):
+    """Requirement lines of ``requirements/<fname>`` (no pins beyond ranges;
+    the tested pins are in requirements/constraints.txt)."""
+    reqs = []
+    with open(osp.join(HERE, fname)) as f:
+        for line in f:
+            line = line.split('#')[0].strip()
+            if line and not line.startswith('-'):
+                reqs.append(line)
+    return reqs
+
+
+def add_mim_extension():
+    """Ship configs/, tools/ and model-index.yml inside the package as
+    ``mmseg_sipe/.mim`` (what mim and ``mmseg_sipe::`` config scopes read).
+
+    Editable installs link them, other installs copy them.
+    """
+    if 'develop' in sys.argv or any('editable' in a for a in sys.argv):
+        mode = 'symlink'
+    elif 'sdist' in sys.argv or 'bdist_wheel' in sys.argv or \
+            'install' in sys.argv:
+        mode = 'copy'
+    else:
+        return
+    filenames = ['tools', 'configs', 'model-index.yml']
+    mim_path = osp.join(HERE, 'mmseg_sipe', '.mim')
+    os.makedirs(mim_path, exist_ok=True)
+    for filename in filenames:
+        src = osp.join(HERE, filename)
+        if not osp.exists(src):
+            continue
+        tar = osp.join(mim_path, filename)
+        if osp.isfile(tar) or osp.islink(tar):
+            os.remove(tar)
+        elif osp.isdir(tar):
+            shutil.rmtree(tar)
+        if mode == 'symlink':
+            try:
+                os.symlink(osp.relpath(src, mim_path), tar)
+                continue
+            except OSError:
+                warnings.warn(f'Failed to symlink {src}; copying instead')
+        if osp.isfile(src):
+            shutil.copyfile(src, tar)
+        else:
+            shutil.copytree(src, tar)
+
+
+if __name__ == '__main__':
+    add_mim_extension()
+    setup(
+        name='mmseg-sipe',
+        version=get_version(),
+        description='SIPE weakly supervised semantic segmentation for '
+        'mmsegmentation 1.x',
+        long_description=open(osp.join(HERE, 'README.md')).read()
+        if osp.exists(osp.join(HERE, 'README.md')) else '',
+        long_description_content_type='text/markdown',
+        keywords='computer vision, weakly supervised semantic segmentation',
+        packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs',
+                                        'benchmarks')),
+        include_package_data=True,
+        package_data={'mmseg_sipe': ['.mim/**/*', '.mim/*']},
+        python_requires='>=3.8',
+        license='MIT',
+        classifiers=[
+            'License :: OSI Approved :: MIT License',
+            'Operating System :: OS Independent',
+            'Programming Language :: Python :: 3',
+            'Programming Language :: Python :: 3.11',
+        ],
+        install_requires=parse_requirements('requirements/runtime.txt'),
+        extras_require={
+            'all': parse_requirements('requirements/runtime.txt') +
+            parse_requirements('requirements/tests.txt') +
+            parse_requirements('requirements/optional.txt'),
+            'tests': parse_requirements('requirements/tests.txt'),
+            'optional': parse_requirements('requirements/optional.txt'),
+        },
+        zip_safe=False)

@@ -1,0 +1,134 @@
+# Copyright (c) mmseg-sipe contributors. Train any mmseg_sipe / mmseg config.
+"""Train a model (stage one, IRN or stage two) with mmengine's Runner.
+
+Same arguments as mmsegmentation 1.x ``tools/train.py``.  Works on GPU
+clusters (NCCL) and on CPU-only machines (gloo) unchanged.
+"""
+import argparse
+import logging
+import os
+import os.path as osp
+import sys
+
+sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
+
+try:
+    import mmseg_sipe  # noqa: F401  (registers everything; version gate)
+except ImportError as e:  # one line, e.g. an incompatible mmcv
+    sys.exit(f'error: {e}')
+from mmengine.config import Config, DictAction  # noqa: E402
+from mmengine.logging import print_log  # noqa: E402
+from mmengine.runner import Runner  # noqa: E402
+
+from mmseg_sipe.utils.checkpoint import trust_checkpoints  # noqa: E402
+from mmseg_sipe.utils.cli import run_cli  # noqa: E402
+from mmseg_sipe.utils.config import load_config  # noqa: E402
+from mmseg_sipe.utils.dist import finish_launch, prepare_launch  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description='Train a segmentor')
+    parser.add_argument('config', help='train config file path')
+    parser.add_argument('--work-dir', help='the dir to save logs and models')
+    parser.add_argument(
+        '--resume',
+        nargs='?',
+        type=str,
+        const='auto',
+        help='resume from the latest checkpoint in the work dir, or from the '
+        'given checkpoint path')
+    parser.add_argument(
+        '--amp',
+        action='store_true',
+        default=False,
+        help='enable automatic-mixed-precision training (bf16 on CPU)')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=DictAction,
+        help='override some settings in the used config, the key-value pair '
+        'in xxx=yyy format will be merged into config file.')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none',
+        help='job launcher')
+    # torch.distributed.launch passes --local_rank, torchrun/PyTorch 2 pass
+    # --local-rank; accept both.
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args(argv)
+    if 'LOCAL_RANK' not in os.environ:
+        os.environ['LOCAL_RANK'] = str(args.local_rank)
+    return args
+
+
+def build_cfg(args) -> Config:
+    cfg = load_config(args.config, args.cfg_options)
+    if args.work_dir is not None:
+        cfg.work_dir = args.work_dir
+    elif cfg.get('work_dir', None) is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(args.config))[0])
+    if args.amp:
+        optim_wrapper = cfg.optim_wrapper.type
+        if optim_wrapper == 'AmpOptimWrapper':
+            print_log('AMP training is already enabled in your config.',
+                      logger='current', level=logging.WARNING)
+        else:
+            assert optim_wrapper == 'OptimWrapper', (
+                '`--amp` is only supported when the optimizer wrapper type is '
+                f'`OptimWrapper` but got {optim_wrapper}.')
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+            import torch
+            if not torch.cuda.is_available():
+                # fp16 autocast is slow/unsupported on CPU; AMX makes bf16 fast
+                cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+    if args.resume == 'auto':
+        cfg.resume = True
+        cfg.load_from = None
+    elif args.resume is not None:
+        cfg.resume = True
+        cfg.load_from = args.resume
+    apply_total_batch_size(cfg)
+    cfg = prepare_launch(cfg, args.launcher)
+    return cfg
+
+
+def apply_total_batch_size(cfg: Config) -> None:
+    """Configs that set ``total_batch_size`` get the same total batch on
+    any number of processes: ``batch_size = total_batch_size / world``."""
+    total = cfg.get('total_batch_size', None)
+    if total is None:
+        return
+    world = int(os.environ.get('WORLD_SIZE',
+                               os.environ.get('SLURM_NTASKS', '1')))
+    if total % world:
+        raise ValueError(
+            f'total_batch_size={total} is not divisible by the number of '
+            f'processes ({world}); choose a divisor of {total}')
+    cfg.train_dataloader.batch_size = total // world
+    print_log(f'total batch {total} = {world} process(es) x '
+              f'{total // world} images', logger='current')
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    cfg = build_cfg(args)
+    # The run's own work dir (and a checkpoint the user named) are trusted for
+    # full loading on torch>=2.6; everything else keeps weights_only loading.
+    trust_checkpoints([cfg.work_dir, args.resume if args.resume not in
+                       (None, 'auto') else None])
+    if 'runner_type' not in cfg:
+        runner = Runner.from_cfg(cfg)
+    else:
+        from mmseg_sipe.registry import RUNNERS
+        runner = RUNNERS.build(cfg)
+    runner.train()
+    print_log(f'Training finished. Outputs (checkpoints, logs) are in '
+              f'{osp.abspath(cfg.work_dir)}', logger='current')
+    finish_launch()
+
+
+if __name__ == '__main__':
+    run_cli(main)
