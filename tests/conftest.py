@@ -10,6 +10,13 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 sys.path.insert(0, osp.join(ROOT, 'tests', 'helpers'))
 
 
+@pytest.fixture(scope='session', autouse=True)
+def _mmseg_scope():
+    """Build mmseg components outside a Runner, as the tools do."""
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+
+
 @pytest.fixture(scope='session')
 def repo_root():
     return ROOT

@@ -42,7 +42,7 @@ test_dataloader = val_dataloader
 
 param_scheduler = [
     dict(
-        type='PolyLR',
+        type='SIPEPolyLR',
         power=0.9,
         eta_min=0.0,
         begin=0,

@@ -109,7 +109,7 @@ optim_wrapper = dict(
 max_epochs = 5
 param_scheduler = [
     dict(
-        type='PolyLR',
+        type='SIPEPolyLR',
         power=0.9,
         eta_min=0.0,
         begin=0,

@@ -1,4 +1,4 @@
-"""Config loading with clear errors."""
+"""Config loading with clear errors (and the config's default scope)."""
 import os.path as osp
 from typing import Optional
 
@@ -13,4 +13,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     cfg = Config.fromfile(path)
     if cfg_options:
         cfg.merge_from_dict(cfg_options)
+    # tools build models/datasets outside a Runner: use the config's scope
+    from mmengine.registry import init_default_scope
+    init_default_scope(cfg.get('default_scope', 'mmseg'))
     return cfg

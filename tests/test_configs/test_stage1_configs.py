@@ -5,7 +5,9 @@ import copy
 import pytest
 import torch
 from mmengine.config import Config
-from mmengine.optim import PolyLR, build_optim_wrapper
+from mmengine.optim import build_optim_wrapper
+
+from mmseg_sipe.engine import SIPEPolyLR
 
 import mmseg_sipe  # noqa: F401
 from mmseg_sipe.registry import MODELS
@@ -54,7 +56,8 @@ def test_optimiser_groups_and_poly_schedule(repo_root):
         assert group['momentum'] == pytest.approx(1e-4)  # reference quirk
         assert group['weight_decay'] == pytest.approx(1e-4)
     # VOC: T = (10582 // 16) * 5 = 3305 iterations
-    sched = PolyLR.build_iter_from_epoch(
+    assert cfg.param_scheduler[0].type == 'SIPEPolyLR'
+    sched = SIPEPolyLR.build_iter_from_epoch(
         opt, power=0.9, eta_min=0.0, begin=0, end=5, epoch_length=661)
     backbone_group = next(g for g in opt.param_groups
                           if id(g['params'][0]) not in head_ids)
@@ -69,6 +72,10 @@ def test_optimiser_groups_and_poly_schedule(repo_root):
         sched.step()
     assert backbone_group['lr'] == pytest.approx(
         0.1 * (1 - 3300 / 3305)**0.9, rel=1e-4)  # ~0.0003 as in the log
+    for _ in range(4):
+        sched.step()  # t = 3304, the last step: still > 0
+    assert backbone_group['lr'] == pytest.approx(
+        0.1 * (1 / 3305)**0.9, rel=1e-3)
 
 
 def test_demo_inherits_reference_method(repo_root):

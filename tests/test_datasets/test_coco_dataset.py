@@ -152,3 +152,21 @@ def test_coco_missing_keys(tmp_path):
     with pytest.raises(ValueError, match='bad2.json'):
         SIPECOCODataset(data_root=str(tmp_path), ann_file='annotations/'
                         'bad2.json')
+
+
+def test_make_cls_labels_tool_coco(tmp_path):
+    import importlib.util
+    import os.path as osp
+    path = osp.join(
+        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
+        'make_cls_labels.py')
+    spec = importlib.util.spec_from_file_location('make_cls_labels', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    json_path = make_coco(tmp_path, ANNS)
+    out = tmp_path / 'cls_labels_coco.npy'
+    assert mod.main(['coco', str(json_path), str(out)]) == 0
+    table = np.load(out, allow_pickle=True).item()
+    assert len(table) == 4
+    assert np.flatnonzero(table[_stem(1)]).tolist() == [0, 79]
+    assert table[_stem(4)].sum() == 0

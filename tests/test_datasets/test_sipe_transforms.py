@@ -68,6 +68,11 @@ def test_random_resize_long_is_pil_bicubic():
 def test_random_resize_long_args():
     with pytest.raises(ValueError):
         RandomResizeLong(10, 5)
+    r = _results(4, 4)
+    r['img'] = r['img'].astype(np.float32)
+    r['img_path'] = 'f.jpg'
+    with pytest.raises(TypeError, match='f.jpg'):
+        RandomResizeLong(8, 8)(r)
     t = TRANSFORMS.build(dict(type='RandomResizeLong'))
     assert repr(t) == ("RandomResizeLong(min_size=320, max_size=640, "
                        "interpolation='bicubic', backend='pillow')")

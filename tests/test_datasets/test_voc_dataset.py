@@ -260,3 +260,28 @@ def test_bad_arguments(demo_root):
         SIPEVOCDataset(
             data_root=str(demo_root),
             metainfo=dict(classes=('background', 'cat')))
+
+
+def test_make_cls_labels_tool(demo_root, tmp_path, capsys):
+    import importlib.util
+    path = os.path.join(
+        os.path.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
+        'make_cls_labels.py')
+    spec = importlib.util.spec_from_file_location('make_cls_labels', path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    out = tmp_path / 'cls_labels_demo.npy'
+    assert mod.main(['voc', str(demo_root), str(out)]) == 0
+    table = np.load(out, allow_pickle=True).item()
+    assert set(table) == set(_names(demo_root)) | set(_names(demo_root,
+                                                             'val'))
+    ds_xml = SIPEVOCDataset(data_root=str(demo_root))
+    ds_npy = SIPEVOCDataset(
+        data_root=str(demo_root),
+        label_source='cls_labels',
+        cls_label_file=str(out))
+    for i in range(len(ds_xml)):
+        np.testing.assert_array_equal(ds_xml.get_data_info(i)['img_labels'],
+                                      ds_npy.get_data_info(i)['img_labels'])
+    assert mod.main(['voc', str(tmp_path / 'nope'), str(out)]) == 1
+    assert 'nope' in capsys.readouterr().err

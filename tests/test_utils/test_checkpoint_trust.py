@@ -12,8 +12,10 @@ from mmseg_sipe.utils.checkpoint import (is_trusted, trust_checkpoints,
 
 def _runner_like_checkpoint(path):
     # what makes mmengine Runner checkpoints fail weights_only loading
+    buf = HistoryBuffer()
+    buf.update(1.0)
     torch.save(dict(state_dict={'w': torch.ones(2)},
-                    message_hub=dict(buf=HistoryBuffer([1.0, 2.0])),
+                    message_hub=dict(buf=buf),
                     meta=dict(np_scalar=np.float64(3.0))), path)
 
 

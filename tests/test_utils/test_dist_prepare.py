@@ -25,6 +25,8 @@ def test_cpu_launcher_uses_gloo_and_plain_ddp(monkeypatch):
     if torch.cuda.is_available():
         return
     import mmseg_sipe.utils.dist as d
+    from mmengine.logging import MMLogger
+    MMLogger.get_instance('test_dist_prepare')  # logger made before patching
     monkeypatch.setattr(d.dist, 'is_initialized', lambda: True)
     cfg = Config(dict(model=dict(norm_cfg=dict(type='SyncBN')),
                       env_cfg=dict(dist_cfg=dict(backend='nccl'))))

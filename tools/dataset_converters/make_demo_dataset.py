@@ -3,8 +3,8 @@
 
 Example::
 
-    python tools/dataset_converters/make_demo_dataset.py data/demo_voc
-    python tools/dataset_converters/make_demo_dataset.py data/demo_voc \
+    python tools/dataset_converters/make_demo_dataset.py data/demo
+    python tools/dataset_converters/make_demo_dataset.py data/demo \
         --num-train 60 --num-val 40 --num-aug 140 --seed 0 --overwrite
 
 See docs/demo_dataset.md.
@@ -15,7 +15,8 @@ import os.path as osp
 import sys
 import time
 
-sys.path.insert(0, osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__)))))
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)
 
 
 def parse_args(argv=None):

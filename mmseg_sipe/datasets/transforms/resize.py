@@ -63,6 +63,11 @@ class RandomResizeLong(BaseTransform):
     def transform(self, results: dict) -> dict:
         """Resize ``results['img']`` and its seg maps."""
         img = results['img']
+        if self.backend == 'pillow' and img.dtype != np.uint8:
+            raise TypeError(
+                f'RandomResizeLong(backend=pillow) needs a uint8 image, got '
+                f'{img.dtype} for {results.get("img_path", "the image")} '
+                '(load without to_float32, or use backend=cv2)')
         h, w = img.shape[:2]
         target = self._random_target()
         new_h, new_w = resize_long_size(h, w, target)

@@ -1,0 +1,56 @@
+# IRN on the built-in demo dataset (VOC layout at data/demo, written by
+# `python tools/dataset_converters/make_demo_dataset.py data/demo`), with the
+# IR labels of the demo pipeline. A CPU-sized schedule: ResNet-18, crop 128,
+# batch 4, 20 iterations (about a minute on 2 CPU cores).
+# The backbone is frozen (as in IRN), so with `init_cfg=None` it is random;
+# for meaningful edges load the demo stage-one backbone, e.g.
+#   --cfg-options model.backbone.init_cfg.type=Pretrained \
+#     model.backbone.init_cfg.checkpoint=<stage-one ckpt> \
+#     model.backbone.init_cfg.prefix=backbone.
+_base_ = ['./irn_voc_r50.py']
+
+data_root = 'data/demo'
+ir_label_dir = 'work_dirs/sipe_demo/ir_label'
+crop_size = 128
+total_batch_size = 4
+max_iters = 20
+
+model = dict(
+    backbone=dict(depth=18, init_cfg=None),
+    in_channels=(64, 64, 128, 256, 512),
+    test_cfg=dict(pad_to=None))
+
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='LoadAnnotations'),
+    dict(type='IRNRandomRescale', scale_range=(0.5, 1.5)),
+    dict(type='RandomFlip', prob=0.5),
+    dict(type='IRNRandomCrop', crop_size=crop_size, seg_pad_val=255),
+    dict(type='IRNReduceLabel', scale=0.25),
+    dict(type='PackSegInputs'),
+]
+train_dataloader = dict(
+    batch_size=total_batch_size,
+    num_workers=2,
+    # InfiniteSampler: an iteration-based loop without epoch-wrap pauses
+    sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),
+    dataset=dict(
+        data_root=data_root,
+        ir_label_dir=ir_label_dir,
+        pipeline=train_pipeline))
+
+param_scheduler = [
+    dict(
+        type='PolyLR',
+        power=0.9,
+        eta_min=0.0,
+        begin=0,
+        end=max_iters,
+        by_epoch=False)
+]
+train_cfg = dict(
+    _delete_=True, type='IterBasedTrainLoop', max_iters=max_iters)
+default_hooks = dict(
+    logger=dict(interval=5, log_metric_by_epoch=False),
+    checkpoint=dict(by_epoch=False, interval=max_iters))
+log_processor = dict(by_epoch=False)

@@ -1,0 +1,40 @@
+"""Class-index PNGs with the VOC palette, written atomically."""
+import os
+import os.path as osp
+
+import numpy as np
+from PIL import Image
+
+
+def voc_palette() -> list:
+    """The 256-entry PASCAL VOC colour map as a flat list (768 ints)."""
+    pal = []
+    for i in range(256):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        pal += [r, g, b]
+    return pal
+
+
+_PALETTE = voc_palette()
+
+
+def save_label_png(path: str, label: np.ndarray) -> None:
+    """Write ``[H, W]`` class ids (0..254, 255 = ignore) as a palette PNG;
+    temp file + rename, so a killed run leaves no truncated file."""
+    label = np.asarray(label)
+    if label.ndim != 2:
+        raise ValueError(f'{path}: label must be 2-D, got {label.shape}')
+    if label.size and (label.min() < 0 or label.max() > 255):
+        raise ValueError(f'{path}: label values must be in 0..255')
+    im = Image.fromarray(label.astype(np.uint8), mode='P')
+    im.putpalette(_PALETTE)
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}.tmp{os.getpid()}.png'
+    im.save(tmp)
+    os.replace(tmp, path)

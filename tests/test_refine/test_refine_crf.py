@@ -1,0 +1,129 @@
+"""Dense CRF helpers (pydensecrf is a required dependency: no skipping)."""
+import operator
+import pickle
+
+import numpy as np
+import pytest
+
+from mmseg_sipe.refine.crf import (DenseCRF, cam_to_ir_label,
+                                   crf_inference_label, crf_inference_prob,
+                                   crf_refine_label, run_in_pool)
+from mmseg_sipe.registry import TASK_UTILS
+
+
+def _two_region_image(h=40, w=60, seed=0):
+    rng = np.random.RandomState(seed)
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, w // 2:] = 200
+    img = (img + rng.randint(0, 20, img.shape)).astype(np.uint8)
+    gt = np.zeros((h, w), np.int64)
+    gt[:, w // 2:] = 1
+    return img, gt
+
+
+def _three_band_example():
+    """Bands: confident bg | uncertain | confident class 8 (keys [0, 8])."""
+    h, w = 24, 60
+    img = np.zeros((h, w, 3), np.uint8)
+    img[:, :20] = (20, 20, 20)
+    img[:, 20:40] = (120, 30, 200)
+    img[:, 40:] = (240, 240, 60)
+    cam = np.zeros((2, h, w), np.float32)
+    cam[0, :, :20], cam[1, :, :20] = 0.9, 0.1  # bg; bg*0.5 still wins
+    cam[0, :, 20:40], cam[1, :, 20:40] = 0.6, 0.4  # bg, but not after *0.5
+    cam[0, :, 40:], cam[1, :, 40:] = 0.1, 0.9  # foreground
+    expected = np.zeros((h, w), np.uint8)
+    expected[:, 20:40] = 255
+    expected[:, 40:] = 8
+    return img, cam, np.array([0, 8]), expected
+
+
+def test_pydensecrf_is_installed():
+    import pydensecrf.densecrf  # noqa: F401  (required, must not be skipped)
+
+
+def test_crf_label_denoises_two_regions():
+    img, gt = _two_region_image()
+    rng = np.random.RandomState(1)
+    noisy = gt.copy()
+    flip = rng.rand(*gt.shape) < 0.25
+    noisy[flip] = 1 - noisy[flip]
+    out = crf_inference_label(img, noisy, n_labels=2)
+    assert out.shape == gt.shape
+    acc_in, acc_out = (noisy == gt).mean(), (out == gt).mean()
+    assert acc_in < 0.8
+    assert acc_out > 0.98 and acc_out > acc_in
+
+
+def test_crf_label_single_label_and_errors():
+    img, gt = _two_region_image(8, 10)
+    assert (crf_inference_label(img, np.zeros_like(gt), 1) == 0).all()
+    with pytest.raises(ValueError, match='labels must lie'):
+        crf_inference_label(img, gt + 5, 2)
+    with pytest.raises(ValueError, match='uint8'):
+        crf_inference_label(img.astype(np.float32), gt, 2)
+    with pytest.raises(ValueError, match='8x10'):
+        crf_inference_label(img[:4], gt, 2)
+
+
+def test_cam_to_ir_label_handmade():
+    img, cam, keys, expected = _three_band_example()
+    cam_before = cam.copy()
+    out = cam_to_ir_label(img, cam, keys)
+    assert out.dtype == np.uint8
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(cam, cam_before)  # input untouched
+    # the two CRF passes on their own
+    np.testing.assert_array_equal(
+        crf_refine_label(img, cam, keys), np.where(expected == 8, 8, 0))
+    np.testing.assert_array_equal(
+        crf_refine_label(img, cam, keys, bg_scale=0.5),
+        np.where(expected == 0, 0, 8))
+
+
+def test_cam_to_ir_label_bad_keys():
+    img, cam, keys, _ = _three_band_example()
+    with pytest.raises(ValueError, match='keys'):
+        cam_to_ir_label(img, cam, np.array([0, 3, 8]))
+    with pytest.raises(ValueError, match='background'):
+        cam_to_ir_label(img, cam, np.array([3, 8]))
+
+
+def test_prob_crf_sums_to_one():
+    img, gt = _two_region_image()
+    rng = np.random.RandomState(0)
+    probs = rng.rand(3, *gt.shape).astype(np.float32)
+    probs /= probs.sum(0, keepdims=True)
+    q = crf_inference_prob(img, probs)
+    assert q.shape == probs.shape and q.dtype == np.float32
+    np.testing.assert_allclose(q.sum(0), 1.0, atol=1e-4)
+    assert (q >= 0).all()
+
+
+def test_dense_crf_task_util_modes_and_pickle():
+    img, cam, keys, expected = _three_band_example()
+    crf = TASK_UTILS.build(dict(type='DenseCRF', mode='cam2ir'))
+    np.testing.assert_array_equal(crf(img, cam, keys), expected)
+    crf2 = pickle.loads(pickle.dumps(crf))
+    np.testing.assert_array_equal(crf2(img, cam, keys), expected)
+    ref = DenseCRF('refine')(img, cam, keys)
+    np.testing.assert_array_equal(ref, np.where(expected == 8, 8, 0))
+    lab = DenseCRF('label', t=5)(img, (expected == 8).astype(np.int64),
+                                 n_labels=2)
+    assert lab.shape == expected.shape
+    probs = np.stack([cam[0], cam[1]]) / cam.sum(0)
+    np.testing.assert_allclose(DenseCRF('prob')(img, probs).sum(0), 1,
+                               atol=1e-4)
+    with pytest.raises(ValueError, match='keys'):
+        crf(img, cam)
+    with pytest.raises(ValueError, match='mode'):
+        DenseCRF('nope')
+
+
+def test_run_in_pool_inline_and_processes():
+    items = list(range(7))
+    expected = [-i for i in items]
+    assert run_in_pool(operator.neg, items, num_workers=0) == expected
+    assert run_in_pool(operator.neg, items, num_workers=1) == expected
+    assert run_in_pool(operator.neg, items, num_workers=2,
+                       chunksize=2) == expected

@@ -1,0 +1,62 @@
+# Copyright (c) mmseg-sipe contributors.
+"""Check a PASCAL-VOC-layout dataset root (real VOC 2012 or the demo).
+
+Prints one line per problem, naming the file, and exits with 1 if there is
+any problem, 0 otherwise. Example::
+
+    python tools/dataset_converters/check_dataset.py data/VOCdevkit/VOC2012
+    python tools/dataset_converters/check_dataset.py data/demo \
+        --split train_aug --split val
+
+By default ``*aug*`` splits are checked against ``SegmentationClassAug`` and
+the others against ``SegmentationClass`` (``--seg-dir`` overrides).
+"""
+import argparse
+import os.path as osp
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, REPO)
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description='Validate a VOC-layout dataset root')
+    parser.add_argument('root', help='dataset root (e.g. VOCdevkit/VOC2012)')
+    parser.add_argument('--split', action='append', dest='splits',
+                        metavar='NAME',
+                        help='split to check (ImageSets/Segmentation/'
+                        'NAME.txt); repeatable; default: train, val, '
+                        'train_aug where present')
+    parser.add_argument('--seg-dir', help='label folder for every split')
+    parser.add_argument('--no-xml', action='store_true',
+                        help='do not check Annotations/*.xml')
+    parser.add_argument('--no-values', action='store_true',
+                        help='do not decode label PNGs (faster)')
+    parser.add_argument('--max-print', type=int, default=200,
+                        help='print at most this many problems')
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from mmseg_sipe.datasets.checker import check_voc_root
+    problems = check_voc_root(
+        args.root,
+        splits=args.splits,
+        seg_dir=args.seg_dir,
+        check_xml=not args.no_xml,
+        check_values=not args.no_values)
+    for p in problems[:args.max_print]:
+        print(p)
+    if len(problems) > args.max_print:
+        print(f'... and {len(problems) - args.max_print} more')
+    if problems:
+        print(f'{len(problems)} problem(s) found in {args.root}')
+        return 1
+    print(f'OK: {args.root}')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
