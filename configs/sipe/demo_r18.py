@@ -17,6 +17,7 @@ total_batch_size = 8
 max_epochs = 12
 
 model = dict(
+    data_preprocessor=dict(size=(crop_size, crop_size)),
     backbone=dict(
         depth=18,
         norm_eval=False,

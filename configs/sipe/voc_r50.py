@@ -20,6 +20,7 @@ data_preprocessor = dict(
     mean=[123.675, 116.28, 103.53],  # ImageNet mean/std (RGB, x255)
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
+    size=(crop_size, crop_size),  # training crops; test images kept as-is
     pad_val=0,
     seg_pad_val=255)
 model = dict(

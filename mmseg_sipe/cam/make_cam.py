@@ -92,6 +92,11 @@ class _ImageReader(torch.utils.data.Dataset):
             return i, e
 
 
+def _keep(x):
+    """Identity collate: keep numpy images (default_convert makes tensors)."""
+    return x
+
+
 def prefetch_images(num_workers: int):
     """``todo -> iterator of (item, rgb image or exception)``."""
 
@@ -101,6 +106,7 @@ def prefetch_images(num_workers: int):
             batch_size=None,
             shuffle=False,
             num_workers=num_workers,
+            collate_fn=_keep,
             prefetch_factor=2 if num_workers else None)
         for i, img in loader:
             yield todo[i], img

@@ -1,4 +1,5 @@
 """Stage-one datasets, transforms and the demo dataset generator."""
+from . import pseudo_label  # noqa: F401  (stage-two datasets)
 from . import transforms  # noqa: F401
 from .coco import SIPECOCODataset
 from .demo import (DEMO_CLASS_IDS, DEMO_CLASSES, generate_demo_dataset,

@@ -14,7 +14,7 @@ from .labels import parse_voc_xml
 from .metainfo import IGNORE_INDEX, VOC_CLASSES
 
 #: Splits checked when none are named (those that exist).
-DEFAULT_SPLITS = ('train', 'val', 'train_aug')
+DEFAULT_SPLITS = ('train', 'val', 'train_aug', 'aug')
 
 
 @dataclass
@@ -69,7 +69,8 @@ def check_split_file(path: str) -> Tuple[List[str], List[Problem]]:
     return names, problems
 
 
-def check_label_map(path: str, num_classes: int,
+def check_label_map(path: str,
+                    num_classes: int,
                     img_size: Optional[tuple] = None) -> List[Problem]:
     """Check one class-index PNG: mode, size and values in
     ``{0..num_classes, 255}``."""
@@ -88,12 +89,11 @@ def check_label_map(path: str, num_classes: int,
     problems = []
     if img_size is not None and size != img_size:
         problems.append(
-            Problem(path, f'size {size[0]}x{size[1]} differs from the image '
-                    f'({img_size[0]}x{img_size[1]})'))
+            Problem(
+                path, f'size {size[0]}x{size[1]} differs from the image '
+                f'({img_size[0]}x{img_size[1]})'))
     values = np.unique(arr)
-    bad = [
-        int(v) for v in values if v > num_classes and v != IGNORE_INDEX
-    ]
+    bad = [int(v) for v in values if v > num_classes and v != IGNORE_INDEX]
     if bad:
         problems.append(
             Problem(
@@ -120,7 +120,8 @@ def check_voc_root(root: str,
     Args:
         root (str): Dataset root (``VOCdevkit/VOC2012`` or the demo).
         splits (Sequence[str], optional): Split names; default: those of
-            ``train``, ``val``, ``train_aug`` that exist (at least one must).
+            ``train``, ``val``, ``train_aug``, ``aug`` (mmseg's converter's
+            name for the 10,582 list) that exist (at least one must).
         seg_dir (str, optional): Label folder; default per split
             (:func:`default_seg_dir`).
         class_names (Sequence[str]): Classes, background first.
@@ -143,9 +144,10 @@ def check_voc_root(root: str,
         ]
         if not splits:
             return [
-                Problem(split_dir,
-                        f'none of {[s + ".txt" for s in DEFAULT_SPLITS]} '
-                        'found')
+                Problem(
+                    split_dir,
+                    f'none of {[s + ".txt" for s in DEFAULT_SPLITS]} '
+                    'found')
             ]
     problems: List[Problem] = []
     checked_img: Dict[str, Optional[tuple]] = {}
@@ -177,8 +179,9 @@ def check_voc_root(root: str,
                 checked_seg.add(seg_path)
                 if not osp.isfile(seg_path):
                     problems.append(
-                        Problem(seg_path, f'label of image {name!r} '
-                                f'(listed in {split}.txt) not found'))
+                        Problem(
+                            seg_path, f'label of image {name!r} '
+                            f'(listed in {split}.txt) not found'))
                 elif check_values:
                     problems += check_label_map(seg_path, num_classes,
                                                 checked_img[img_path])
@@ -189,8 +192,9 @@ def check_voc_root(root: str,
                     obj_names, _ = parse_voc_xml(xml_path)
                 except FileNotFoundError:
                     problems.append(
-                        Problem(xml_path, f'annotation of image {name!r} '
-                                f'(listed in {split}.txt) not found'))
+                        Problem(
+                            xml_path, f'annotation of image {name!r} '
+                            f'(listed in {split}.txt) not found'))
                     continue
                 except ValueError as e:
                     problems.append(Problem(xml_path, str(e)))

@@ -99,8 +99,7 @@ class SIPECOCODataset(SIPEBaseDataset):
     def list_images(self) -> List[str]:
         """Ids from ``split_file``, else from ``ann_file`` (sorted)."""
         if self.split_file:
-            return read_split_file(
-                self._abs(self.split_file), self.img_suffix)
+            return read_split_file(self._abs(self.split_file), self.img_suffix)
         if not self.ann_file:
             raise ValueError('SIPECOCODataset needs ann_file or split_file')
         labels = self._labels_json()

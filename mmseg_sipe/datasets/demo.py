@@ -40,8 +40,8 @@ from .metainfo import IGNORE_INDEX, VOC_CLASSES, flat_palette
 #: Foreground classes drawn in the demo (real VOC names).
 DEMO_CLASSES: Tuple[str, ...] = ('aeroplane', 'bird', 'car', 'cat')
 #: Their VOC class indices (0 = background).
-DEMO_CLASS_IDS: Tuple[int, ...] = tuple(
-    VOC_CLASSES.index(c) for c in DEMO_CLASSES)
+DEMO_CLASS_IDS: Tuple[int,
+                      ...] = tuple(VOC_CLASSES.index(c) for c in DEMO_CLASSES)
 #: RGB base colour of each class part.
 PART_COLOURS: Dict[str, Tuple[int, int, int]] = {
     'aeroplane': (225, 40, 40),
@@ -67,9 +67,14 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and ``os.replace``."""
     os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
     tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
 
 
 def encode_jpg(img_rgb: np.ndarray, quality: int = 90) -> bytes:
@@ -101,11 +106,10 @@ def voc_xml(name: str, width: int, height: int,
     """
     lines = [
         '<annotation>', '\t<folder>VOC2012</folder>',
-        f'\t<filename>{name}.jpg</filename>',
-        '\t<source>', '\t\t<database>mmseg_sipe demo</database>',
-        '\t</source>', '\t<size>', f'\t\t<width>{width}</width>',
-        f'\t\t<height>{height}</height>', '\t\t<depth>3</depth>',
-        '\t</size>', '\t<segmented>1</segmented>'
+        f'\t<filename>{name}.jpg</filename>', '\t<source>',
+        '\t\t<database>mmseg_sipe demo</database>', '\t</source>', '\t<size>',
+        f'\t\t<width>{width}</width>', f'\t\t<height>{height}</height>',
+        '\t\t<depth>3</depth>', '\t</size>', '\t<segmented>1</segmented>'
     ]
     for obj in objects:
         x0, y0, x1, y1 = obj['bbox']
@@ -187,8 +191,8 @@ def _stripes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (0.91 + 0.09 * s).astype(np.float32)
 
 
-def render_demo_image(rng: np.random.Generator,
-                      size: Tuple[int, int] = (160, 256)) -> dict:
+def render_demo_image(
+    rng: np.random.Generator, size: Tuple[int, int] = (160, 256)) -> dict:
     """Render one demo image and its annotations.
 
     Args:
@@ -248,17 +252,18 @@ def render_demo_image(rng: np.random.Generator,
                 name=name,
                 class_id=DEMO_CLASS_IDS[cls],
                 difficult=difficult,
-                bbox=(int(xs.min()) + 1, int(ys.min()) + 1,
-                      int(xs.max()) + 1, int(ys.max()) + 1)))
+                bbox=(int(xs.min()) + 1, int(ys.min()) + 1, int(xs.max()) + 1,
+                      int(ys.max()) + 1)))
     canvas += rng.normal(0, 6, size=canvas.shape).astype(np.float32)
     img = np.clip(np.round(canvas), 0, 255).astype(np.uint8)
     return dict(
-        img=img, label=label, instances=inst, part=part_union,
-        objects=objects)
+        img=img, label=label, instances=inst, part=part_union, objects=objects)
 
 
-def voc_style_label(label: np.ndarray, instances: np.ndarray,
-                    objects: Sequence[dict], band: bool = True,
+def voc_style_label(label: np.ndarray,
+                    instances: np.ndarray,
+                    objects: Sequence[dict],
+                    band: bool = True,
                     void_difficult: bool = True) -> np.ndarray:
     """Turn a clean class map into a VOC-style ground truth.
 
@@ -404,7 +409,10 @@ def generate_demo_dataset(root: str,
         class_ids=list(DEMO_CLASS_IDS),
         seed=seed,
         size=(lo, hi),
-        splits={k: len(v) for k, v in splits.items()},
+        splits={
+            k: len(v)
+            for k, v in splits.items()
+        },
         num_images=num_train + num_val + num_aug,
         num_objects=n_obj,
         num_difficult=n_diff)
@@ -444,8 +452,9 @@ def render_demo_samples(root: str,
     def _fit(img: Image.Image) -> np.ndarray:
         img = img.convert('RGB')
         s = tile / max(img.size)
-        img = img.resize((max(1, round(img.size[0] * s)),
-                          max(1, round(img.size[1] * s))), Image.NEAREST)
+        img = img.resize(
+            (max(1, round(img.size[0] * s)), max(1, round(img.size[1] * s))),
+            Image.NEAREST)
         out = np.full((tile, tile, 3), 255, np.uint8)
         a = np.asarray(img)
         y0, x0 = (tile - a.shape[0]) // 2, (tile - a.shape[1]) // 2

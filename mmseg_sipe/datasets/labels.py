@@ -68,8 +68,8 @@ def parse_voc_xml(path: str) -> Tuple[List[str], List[int]]:
             raise ValueError(f'<object> without <name> in {path}')
         names.append(name_el.text.strip())
         diff_el = obj.find('difficult')
-        difficult.append(int((diff_el.text or '0').strip())
-                         if diff_el is not None else 0)
+        difficult.append(
+            int((diff_el.text or '0').strip()) if diff_el is not None else 0)
     return names, difficult
 
 

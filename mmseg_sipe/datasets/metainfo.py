@@ -9,10 +9,11 @@ Class-index convention (see ``docs/design.md``): 0 = background,
 from typing import List, Tuple
 
 #: PASCAL VOC 2012 classes, background first (21 entries).
-VOC_CLASSES: Tuple[str, ...] = (
-    'background', 'aeroplane', 'bicycle', 'bird', 'boat', 'bottle', 'bus',
-    'car', 'cat', 'chair', 'cow', 'diningtable', 'dog', 'horse', 'motorbike',
-    'person', 'pottedplant', 'sheep', 'sofa', 'train', 'tvmonitor')
+VOC_CLASSES: Tuple[str, ...] = ('background', 'aeroplane', 'bicycle', 'bird',
+                                'boat', 'bottle', 'bus', 'car', 'cat', 'chair',
+                                'cow', 'diningtable', 'dog', 'horse',
+                                'motorbike', 'person', 'pottedplant', 'sheep',
+                                'sofa', 'train', 'tvmonitor')
 
 #: COCO 2014 classes in ascending category-id order, background first
 #: (81 entries). Category ids 1..90 (with gaps) map to 1..80 in this order.

@@ -171,13 +171,12 @@ class COCO2014SegDataset(BaseSegDataset):
                 f'{type(self).__name__}: label folder {ann_dir} does not '
                 'exist')
         n = len(self.seg_map_suffix)
-        return sorted(
-            f[:-n] for f in fileio.list_dir_or_file(
-                ann_dir,
-                list_dir=False,
-                suffix=self.seg_map_suffix,
-                recursive=True,
-                backend_args=self.backend_args))
+        return sorted(f[:-n] for f in fileio.list_dir_or_file(
+            ann_dir,
+            list_dir=False,
+            suffix=self.seg_map_suffix,
+            recursive=True,
+            backend_args=self.backend_args))
 
     def load_data_list(self) -> List[dict]:
         """Data infos from ``ann_file`` or from the label folder."""

@@ -34,10 +34,11 @@ def format_error(exc: BaseException) -> str:
 
 def run_cli(main: Callable[[], object]) -> None:
     """Run ``main()``; turn expected user errors into one line + exit 1."""
+    from .sharded import JobError
     try:
         main()
     except (IncompatibleVersionError, FileNotFoundError, NotADirectoryError,
-            KeyError, ValueError) as exc:
+            KeyError, ValueError, JobError) as exc:
         if os.environ.get('SIPE_DEBUG'):
             raise
         print(format_error(exc), file=sys.stderr)

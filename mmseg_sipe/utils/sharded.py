@@ -49,6 +49,10 @@ def init_dist_for_tool(launcher: str) -> torch.device:
     return torch.device('cpu')
 
 
+class JobError(RuntimeError):
+    """A per-image job failed; the message names the item."""
+
+
 @dataclass
 class JobSummary:
     done: int = 0
@@ -124,7 +128,7 @@ def run_sharded(items: Sequence,
                     else item
                 msg = f'{label}: {type(e).__name__}: {e}'
                 if not skip_bad:
-                    raise RuntimeError(f'{name} failed on {msg} (rerun skips '
+                    raise JobError(f'{name} failed on {msg} (rerun skips '
                                        'finished items; --skip-bad records '
                                        'failures and goes on)') from e
                 summary.failed += 1

@@ -16,5 +16,7 @@ class KillAfterEpochHook(Hook):
         self.epoch = epoch
 
     def after_train_epoch(self, runner) -> None:
-        if runner.epoch == self.epoch:  # runner.epoch counts finished epochs
+        # mmengine increments runner.epoch after this hook: the epoch that
+        # just finished (and was saved as epoch_{n}.pth) is runner.epoch + 1
+        if runner.epoch + 1 == self.epoch:
             os.kill(os.getpid(), signal.SIGKILL)

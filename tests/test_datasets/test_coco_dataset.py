@@ -9,9 +9,9 @@ from mmseg_sipe.datasets.metainfo import COCO_CLASSES
 from mmseg_sipe.registry import DATASETS
 
 # the real COCO 2014 category ids (1..90 with gaps)
-CAT_IDS = (list(range(1, 12)) + list(range(13, 26)) + [27, 28] +
-           list(range(31, 45)) + list(range(46, 66)) + [67, 70] +
-           list(range(72, 83)) + list(range(84, 91)))
+CAT_IDS = (
+    list(range(1, 12)) + list(range(13, 26)) + [27, 28] + list(range(31, 45)) +
+    list(range(46, 66)) + [67, 70] + list(range(72, 83)) + list(range(84, 91)))
 
 
 def _stem(i):
@@ -25,8 +25,9 @@ def make_coco(root, anns, n_images=4, categories=None):
     (root / 'seg').mkdir()
     images = []
     for i in range(1, n_images + 1):
-        Image.fromarray(np.full((20, 30, 3), 10 * i, np.uint8)).save(
-            root / 'train2014' / f'{_stem(i)}.jpg')
+        Image.fromarray(np.full(
+            (20, 30, 3), 10 * i,
+            np.uint8)).save(root / 'train2014' / f'{_stem(i)}.jpg')
         seg = np.zeros((20, 30), np.uint8)
         Image.fromarray(seg).save(root / 'seg' / f'{_stem(i)}.png')
         images.append(
@@ -76,8 +77,8 @@ def test_coco_labels_from_json(tmp_path):
 
 def test_coco_options(tmp_path):
     make_coco(tmp_path, ANNS)
-    ds = SIPECOCODataset(data_root=str(tmp_path), include_crowd=False,
-                         filter_empty=False)
+    ds = SIPECOCODataset(
+        data_root=str(tmp_path), include_crowd=False, filter_empty=False)
     assert len(ds) == 4
     assert ds.get_data_info(2)['img_labels'].sum() == 0
     (tmp_path / 'split.txt').write_text(f'{_stem(4)}\n{_stem(2)}\n')
@@ -114,8 +115,8 @@ def test_coco_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match=f'{_stem(2)}.jpg'):
         SIPECOCODataset(data_root=str(tmp_path))
     (tmp_path / 'split.txt').write_text('COCO_train2014_000000000077\n')
-    with pytest.raises(FileNotFoundError,
-                       match='COCO_train2014_000000000077.jpg'):
+    with pytest.raises(
+            FileNotFoundError, match='COCO_train2014_000000000077.jpg'):
         SIPECOCODataset(data_root=str(tmp_path), split_file='split.txt')
     (tmp_path / 'seg' / f'{_stem(1)}.png').unlink()
     with pytest.raises(FileNotFoundError, match=f'seg.*{_stem(1)}.png'):
@@ -128,8 +129,10 @@ def test_coco_errors(tmp_path):
     data['annotations'].append(
         dict(id=99, image_id=1, category_id=12, iscrowd=0))
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match='instances_train2014.json.*'
-                       'unknown category id 12'):
+    with pytest.raises(
+            ValueError,
+            match='instances_train2014.json.*'
+            'unknown category id 12'):
         SIPECOCODataset(data_root=str(tmp_path))
 
 
@@ -137,8 +140,8 @@ def test_coco_bad_categories(tmp_path):
     cats = [dict(id=c, name=n) for c, n in zip(CAT_IDS, COCO_CLASSES[1:])]
     cats[5]['name'] = 'spaceship'
     make_coco(tmp_path, ANNS, categories=cats)
-    with pytest.raises(ValueError,
-                       match="instances_train2014.json is 'spaceship'"):
+    with pytest.raises(
+            ValueError, match="instances_train2014.json is 'spaceship'"):
         SIPECOCODataset(data_root=str(tmp_path))
 
 
@@ -146,12 +149,14 @@ def test_coco_missing_keys(tmp_path):
     make_coco(tmp_path, ANNS)
     (tmp_path / 'annotations' / 'bad.json').write_text('{"images": []}')
     with pytest.raises(ValueError, match='bad.json'):
-        SIPECOCODataset(data_root=str(tmp_path), ann_file='annotations/'
-                        'bad.json')
+        SIPECOCODataset(
+            data_root=str(tmp_path), ann_file='annotations/'
+            'bad.json')
     (tmp_path / 'annotations' / 'bad2.json').write_text('{not json')
     with pytest.raises(ValueError, match='bad2.json'):
-        SIPECOCODataset(data_root=str(tmp_path), ann_file='annotations/'
-                        'bad2.json')
+        SIPECOCODataset(
+            data_root=str(tmp_path), ann_file='annotations/'
+            'bad2.json')
 
 
 def test_make_cls_labels_tool_coco(tmp_path):

@@ -51,8 +51,10 @@ def test_missing_label(demo_copy):
     png = demo_copy / 'SegmentationClass' / f'{name}.png'
     os.remove(png)
     msgs = _messages(check_voc_root(str(demo_copy)))
-    assert msgs == [f"{png}: label of image '{name}' (listed in val.txt) "
-                    'not found']
+    assert msgs == [
+        f"{png}: label of image '{name}' (listed in val.txt) "
+        'not found'
+    ]
     # the aug split uses SegmentationClassAug: not affected
     assert check_voc_root(str(demo_copy), splits=['train_aug']) == []
 
@@ -80,8 +82,10 @@ def test_illegal_label_value(demo_copy):
     im.putpalette(pal)
     im.save(png)
     msgs = _messages(check_voc_root(str(demo_copy)))
-    assert msgs == [f'{png}: illegal label values [21, 200] (legal: 0..20 '
-                    'and 255)']
+    assert msgs == [
+        f'{png}: illegal label values [21, 200] (legal: 0..20 '
+        'and 255)'
+    ]
     assert check_voc_root(str(demo_copy), check_values=False) == []
 
 

@@ -6,8 +6,8 @@ import pytest
 from PIL import Image
 
 from mmseg_sipe.datasets.demo import (DEMO_CLASS_IDS, DEMO_CLASSES,
-                                      generate_demo_dataset,
-                                      render_demo_image, render_demo_samples)
+                                      generate_demo_dataset, render_demo_image,
+                                      render_demo_samples)
 from mmseg_sipe.datasets.metainfo import VOC_CLASSES, flat_palette
 
 
@@ -20,9 +20,10 @@ def _xml_objects(path):
     out = []
     for obj in ET.parse(path).getroot().iter('object'):
         box = obj.find('bndbox')
-        out.append((obj.find('name').text, int(obj.find('difficult').text),
-                    [int(box.find(k).text)
-                     for k in ('xmin', 'ymin', 'xmax', 'ymax')]))
+        out.append(
+            (obj.find('name').text, int(obj.find('difficult').text),
+             [int(box.find(k).text)
+              for k in ('xmin', 'ymin', 'xmax', 'ymax')]))
     return out
 
 
@@ -35,8 +36,8 @@ def test_demo_classes_are_voc_classes():
 
 def test_splits(demo_root, demo_params):
     SMALL = demo_params
-    train, val, aug = (_split(demo_root, s)
-                       for s in ('train', 'val', 'train_aug'))
+    train, val, aug = (
+        _split(demo_root, s) for s in ('train', 'val', 'train_aug'))
     assert len(train) == SMALL['num_train']
     assert len(val) == SMALL['num_val']
     assert len(aug) == SMALL['num_train'] + SMALL['num_aug']
@@ -47,8 +48,8 @@ def test_splits(demo_root, demo_params):
 
 def test_layout_and_labels(demo_root, demo_params):
     SMALL = demo_params
-    train, val, aug = (_split(demo_root, s)
-                       for s in ('train', 'val', 'train_aug'))
+    train, val, aug = (
+        _split(demo_root, s) for s in ('train', 'val', 'train_aug'))
     legal = {0, 255, *DEMO_CLASS_IDS}
     palette = flat_palette(256)
     for name in sorted(set(train + val + aug)):
@@ -165,13 +166,13 @@ def test_bad_arguments(tmp_path):
 
 
 def test_render_samples(demo_root, tmp_path):
-    out = render_demo_samples(str(demo_root), str(tmp_path / 'g.png'),
-                              num=3, tile=40)
+    out = render_demo_samples(
+        str(demo_root), str(tmp_path / 'g.png'), num=3, tile=40)
     with Image.open(out) as im:
         assert im.size == (3 * 44 + 4, 2 * 40 + 12)
     with pytest.raises(FileNotFoundError, match='nope'):
-        render_demo_samples(str(demo_root), str(tmp_path / 'h.png'),
-                            names=['nope'])
+        render_demo_samples(
+            str(demo_root), str(tmp_path / 'h.png'), names=['nope'])
 
 
 def test_cli(tmp_path, capsys):
@@ -185,8 +186,10 @@ def test_cli(tmp_path, capsys):
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     root = str(tmp_path / 'cli')
-    args = [root, '--num-train', '2', '--num-val', '1', '--num-aug', '1',
-            '--size', '64', '80', '--seed', '3']
+    args = [
+        root, '--num-train', '2', '--num-val', '1', '--num-aug', '1', '--size',
+        '64', '80', '--seed', '3'
+    ]
     assert mod.main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary['splits']['train_aug'] == 3

@@ -7,8 +7,7 @@ from mmseg.structures import SegDataSample
 from mmseg_sipe.datasets.transforms import (PackSIPEInputs,
                                             RandomCropWithValidMask,
                                             RandomResizeLong, apply_crop_box,
-                                            random_crop_box,
-                                            resize_long_size)
+                                            random_crop_box, resize_long_size)
 from mmseg_sipe.registry import TRANSFORMS
 
 
@@ -114,8 +113,8 @@ def test_apply_crop_box():
     np.testing.assert_array_equal(out, expect)
 
 
-@pytest.mark.parametrize('hw', [(600, 700), (300, 200), (600, 200),
-                                (200, 600), (512, 512)])
+@pytest.mark.parametrize('hw', [(600, 700), (300, 200), (600, 200), (200, 600),
+                                (512, 512)])
 def test_crop_with_valid_mask(hw):
     np.random.seed(0)
     h, w = hw
@@ -197,6 +196,13 @@ def test_pack_sipe_inputs():
     assert isinstance(labels, np.ndarray) and labels.dtype == np.float32
     assert labels.shape == (20, ) and labels[1] == 1
     assert ds.metainfo['img_id'] == 'x' and ds.metainfo['img_path'] == 'x.jpg'
+
+
+def test_pack_meta_keys_extend_mmseg():
+    from mmseg.datasets.transforms import PackSegInputs
+    keys = PackSIPEInputs().meta_keys
+    assert set(PackSegInputs().meta_keys) <= set(keys)
+    assert 'img_labels' in keys and 'img_id' in keys
 
 
 def test_pack_without_optional_fields():

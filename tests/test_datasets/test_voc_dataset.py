@@ -44,16 +44,15 @@ def test_xml_labels_include_difficult(demo_root):
     for i, name in enumerate(names):
         info = ds.get_data_info(i)
         assert info['img_id'] == name
-        assert info['img_path'] == os.path.join(str(demo_root), 'JPEGImages',
-                                                f'{name}.jpg')
+        assert info['img_path'] == os.path.join(
+            str(demo_root), 'JPEGImages', f'{name}.jpg')
         assert info['seg_map_path'] == os.path.join(
             str(demo_root), 'SegmentationClassAug', f'{name}.png')
         assert info['img_labels'].dtype == np.float32
         assert info['img_labels'].shape == (20, )
         np.testing.assert_array_equal(info['img_labels'],
                                       _xml_labels(demo_root, name))
-        _, diff = parse_voc_xml(str(demo_root / 'Annotations' /
-                                    f'{name}.xml'))
+        _, diff = parse_voc_xml(str(demo_root / 'Annotations' / f'{name}.xml'))
         n_diff += sum(diff)
     assert n_diff > 0  # the small demo has difficult objects (seed 0)
     assert ds.has_seg_map
@@ -94,11 +93,11 @@ def test_cls_labels(demo_root, tmp_path):
         data_root=str(demo_root),
         label_source='cls_labels',
         cls_label_file=str(path))
-    np.testing.assert_array_equal(ds.get_data_info(0)['img_labels'],
-                                  table[names[0]])
+    np.testing.assert_array_equal(
+        ds.get_data_info(0)['img_labels'], table[names[0]])
     for i, n in enumerate(names):
-        np.testing.assert_array_equal(ds.get_data_info(i)['img_labels'],
-                                      table[n])
+        np.testing.assert_array_equal(
+            ds.get_data_info(i)['img_labels'], table[n])
     # relative to data_root
     np.save(demo_root / 'tmp_cls.npy', table)
     try:
@@ -208,8 +207,8 @@ def test_missing_seg_map_required(demo_copy):
     with pytest.raises(FileNotFoundError, match=f'{name}.png'):
         SIPEVOCDataset(data_root=str(demo_copy), with_seg_map=True)
     with pytest.raises(FileNotFoundError, match=f'{name}.png'):
-        SIPEVOCDataset(data_root=str(demo_copy), label_source='mask',
-                       with_seg_map=False)
+        SIPEVOCDataset(
+            data_root=str(demo_copy), label_source='mask', with_seg_map=False)
     ds = SIPEVOCDataset(data_root=str(demo_copy))  # auto: without seg maps
     assert not ds.has_seg_map
 
@@ -273,15 +272,15 @@ def test_make_cls_labels_tool(demo_root, tmp_path, capsys):
     out = tmp_path / 'cls_labels_demo.npy'
     assert mod.main(['voc', str(demo_root), str(out)]) == 0
     table = np.load(out, allow_pickle=True).item()
-    assert set(table) == set(_names(demo_root)) | set(_names(demo_root,
-                                                             'val'))
+    assert set(table) == set(_names(demo_root)) | set(_names(demo_root, 'val'))
     ds_xml = SIPEVOCDataset(data_root=str(demo_root))
     ds_npy = SIPEVOCDataset(
         data_root=str(demo_root),
         label_source='cls_labels',
         cls_label_file=str(out))
     for i in range(len(ds_xml)):
-        np.testing.assert_array_equal(ds_xml.get_data_info(i)['img_labels'],
-                                      ds_npy.get_data_info(i)['img_labels'])
+        np.testing.assert_array_equal(
+            ds_xml.get_data_info(i)['img_labels'],
+            ds_npy.get_data_info(i)['img_labels'])
     assert mod.main(['voc', str(tmp_path / 'nope'), str(out)]) == 1
     assert 'nope' in capsys.readouterr().err

@@ -78,10 +78,15 @@ def test_resume_after_kill(tiny_demo, tmp_path):
     work = str(tmp_path / 'work')
     env = tool_env(extra_pythonpath=[HELPERS])
     base = [sys.executable, 'tools/train.py', CFG, '--work-dir', work]
-    killed = run_tool(base + opts(tiny_demo, epochs=3, extra=[
-        "custom_imports.imports=['mmseg_sipe','kill_hook']",
-        "custom_hooks=[dict(type='KillAfterEpochHook',epoch=2)]"
-    ]), env=env, check=False)
+    kill_cfg = tmp_path / 'demo_killed.py'
+    kill_cfg.write_text(
+        f"_base_ = ['{osp.abspath(CFG)}']\n"
+        "custom_imports = dict(imports=['mmseg_sipe', 'kill_hook'], "
+        "allow_failed_imports=False)\n"
+        "custom_hooks = [dict(type='KillAfterEpochHook', epoch=2)]\n")
+    killed = run_tool(
+        [sys.executable, 'tools/train.py', str(kill_cfg), '--work-dir', work]
+        + opts(tiny_demo, epochs=3), env=env, check=False)
     assert killed.returncode != 0  # SIGKILLed after epoch 2
     assert osp.isfile(osp.join(work, 'epoch_2.pth'))
     assert not osp.isfile(osp.join(work, 'epoch_3.pth'))

@@ -23,18 +23,26 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Validate a VOC-layout dataset root')
     parser.add_argument('root', help='dataset root (e.g. VOCdevkit/VOC2012)')
-    parser.add_argument('--split', action='append', dest='splits',
-                        metavar='NAME',
-                        help='split to check (ImageSets/Segmentation/'
-                        'NAME.txt); repeatable; default: train, val, '
-                        'train_aug where present')
+    parser.add_argument(
+        '--split',
+        action='append',
+        dest='splits',
+        metavar='NAME',
+        help='split to check (ImageSets/Segmentation/'
+        'NAME.txt); repeatable; default: train, val, '
+        'train_aug, aug where present')
     parser.add_argument('--seg-dir', help='label folder for every split')
-    parser.add_argument('--no-xml', action='store_true',
-                        help='do not check Annotations/*.xml')
-    parser.add_argument('--no-values', action='store_true',
-                        help='do not decode label PNGs (faster)')
-    parser.add_argument('--max-print', type=int, default=200,
-                        help='print at most this many problems')
+    parser.add_argument(
+        '--no-xml', action='store_true', help='do not check Annotations/*.xml')
+    parser.add_argument(
+        '--no-values',
+        action='store_true',
+        help='do not decode label PNGs (faster)')
+    parser.add_argument(
+        '--max-print',
+        type=int,
+        default=200,
+        help='print at most this many problems')
     return parser.parse_args(argv)
 
 

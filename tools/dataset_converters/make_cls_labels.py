@@ -34,12 +34,17 @@ def parse_args(argv=None):
     parser.add_argument(
         'source', help='voc: dataset root; coco: instances JSON')
     parser.add_argument('out', help='output .npy file')
-    parser.add_argument('--split', action='append', dest='splits',
-                        metavar='NAME',
-                        help='voc: ImageSets/Segmentation/NAME.txt '
-                        '(repeatable; default: train_aug and val)')
-    parser.add_argument('--exclude-difficult', action='store_true',
-                        help='voc: ignore objects marked difficult')
+    parser.add_argument(
+        '--split',
+        action='append',
+        dest='splits',
+        metavar='NAME',
+        help='voc: ImageSets/Segmentation/NAME.txt '
+        '(repeatable; default: train_aug and val)')
+    parser.add_argument(
+        '--exclude-difficult',
+        action='store_true',
+        help='voc: ignore objects marked difficult')
     return parser.parse_args(argv)
 
 
@@ -56,8 +61,7 @@ def build_table(args) -> dict:
     table = {}
     for split in args.splits or ['train_aug', 'val']:
         names = read_split_file(
-            osp.join(args.source, 'ImageSets', 'Segmentation',
-                     split + '.txt'))
+            osp.join(args.source, 'ImageSets', 'Segmentation', split + '.txt'))
         for name in names:
             if name not in table:
                 table[name] = labels_from_xml(

@@ -23,21 +23,35 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(
         description='Generate the mmseg_sipe demo dataset (VOC layout)')
     parser.add_argument('root', help='output directory')
-    parser.add_argument('--num-train', type=int, default=60,
-                        help='images in train.txt (with SegmentationClass)')
-    parser.add_argument('--num-val', type=int, default=40,
-                        help='images in val.txt')
-    parser.add_argument('--num-aug', type=int, default=140,
-                        help='extra images only in train_aug.txt')
+    parser.add_argument(
+        '--num-train',
+        type=int,
+        default=60,
+        help='images in train.txt (with SegmentationClass)')
+    parser.add_argument(
+        '--num-val', type=int, default=40, help='images in val.txt')
+    parser.add_argument(
+        '--num-aug',
+        type=int,
+        default=140,
+        help='extra images only in train_aug.txt')
     parser.add_argument('--seed', type=int, default=0)
-    parser.add_argument('--size', type=int, nargs='+', default=[160, 256],
-                        metavar='S',
-                        help='image side range MIN MAX in px (one value: '
-                        'fixed square size)')
-    parser.add_argument('--overwrite', action='store_true',
-                        help='replace an existing demo dataset in ROOT')
-    parser.add_argument('--samples', metavar='PNG',
-                        help='also render a sample grid to this PNG')
+    parser.add_argument(
+        '--size',
+        type=int,
+        nargs='+',
+        default=[160, 256],
+        metavar='S',
+        help='image side range MIN MAX in px (one value: '
+        'fixed square size)')
+    parser.add_argument(
+        '--overwrite',
+        action='store_true',
+        help='replace an existing demo dataset in ROOT')
+    parser.add_argument(
+        '--samples',
+        metavar='PNG',
+        help='also render a sample grid to this PNG')
     return parser.parse_args(argv)
 
 
@@ -61,8 +75,7 @@ def main(argv=None) -> int:
             overwrite=args.overwrite)
         if args.samples:
             render_demo_samples(args.root, args.samples)
-    except (FileExistsError, FileNotFoundError, ValueError,
-            ImportError) as e:
+    except (FileExistsError, FileNotFoundError, ValueError, ImportError) as e:
         print(f'error: {e}', file=sys.stderr)
         return 1
     summary['seconds'] = round(time.time() - t0, 2)

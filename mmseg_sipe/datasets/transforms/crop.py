@@ -8,7 +8,8 @@ from mmcv.transforms.utils import cache_randomness
 from mmseg_sipe.registry import TRANSFORMS
 
 
-def random_crop_box(img_hw: Tuple[int, int], crop_hw: Tuple[int, int],
+def random_crop_box(img_hw: Tuple[int, int],
+                    crop_hw: Tuple[int, int],
                     rng=np.random) -> Tuple[int, int, int, int, int, int]:
     """Draw a crop / pad box like the reference ``get_random_crop_box``.
 
@@ -44,8 +45,8 @@ def random_crop_box(img_hw: Tuple[int, int], crop_hw: Tuple[int, int],
     return cont_top, cont_left, img_top, img_left, h, w
 
 
-def apply_crop_box(arr: np.ndarray, box: Sequence[int],
-                   crop_hw: Tuple[int, int],
+def apply_crop_box(arr: np.ndarray, box: Sequence[int], crop_hw: Tuple[int,
+                                                                       int],
                    pad_val: Union[int, float, Sequence]) -> np.ndarray:
     """Copy the boxed part of ``arr`` (HxW or HxWxC) into a
     ``crop_hw`` canvas filled with ``pad_val``."""
@@ -107,8 +108,7 @@ class RandomCropWithValidMask(BaseTransform):
         for key in keys:
             if results.get(key) is not None:
                 results[key] = apply_crop_box(results[key], box,
-                                              self.crop_size,
-                                              self.seg_pad_val)
+                                              self.crop_size, self.seg_pad_val)
         mask = np.zeros(self.crop_size, np.uint8)
         ct, cl, _, _, h, w = box
         mask[ct:ct + h, cl:cl + w] = 1

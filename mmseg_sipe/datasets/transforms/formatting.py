@@ -11,7 +11,7 @@ from mmseg_sipe.registry import TRANSFORMS
 #: mmseg's default meta keys plus the SIPE ones.
 SIPE_META_KEYS = ('img_path', 'seg_map_path', 'ori_shape', 'img_shape',
                   'pad_shape', 'scale_factor', 'flip', 'flip_direction',
-                  'img_id', 'img_labels')
+                  'reduce_zero_label', 'img_id', 'img_labels')
 
 
 @TRANSFORMS.register_module()

@@ -84,8 +84,7 @@ class RandomResizeLong(BaseTransform):
                 continue
             backend = 'pillow' if seg.dtype == np.uint8 else 'cv2'
             results[key] = mmcv.imresize(
-                seg, (new_w, new_h), interpolation='nearest',
-                backend=backend)
+                seg, (new_w, new_h), interpolation='nearest', backend=backend)
         results['img_shape'] = (new_h, new_w)
         results['scale'] = (new_w, new_h)
         results['scale_factor'] = (new_w / w, new_h / h)
