@@ -20,7 +20,9 @@ def parse_args(argv=None):
     p.add_argument('cam_dir', help='IS-CAM directory from tools/make_cam.py')
     p.add_argument('--out-dir', required=True)
     p.add_argument('--mode', choices=['cam2ir', 'label'], default='cam2ir')
-    p.add_argument('--split', default='train_aug')
+    p.add_argument('--split', default=None,
+                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
+                   'default: the config\'s test dataset as it is')
     p.add_argument('--ann-file')
     p.add_argument('--data-root')
     p.add_argument('--num-workers', type=int, default=1,

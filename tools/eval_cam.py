@@ -18,7 +18,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', help='stage-one config (dataset definition)')
     p.add_argument('cam_dir', help='directory of <name>.npz maps')
-    p.add_argument('--split', default='train')
+    p.add_argument('--split', default=None,
+                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
+                   'default: the config\'s test dataset as it is')
     p.add_argument('--ann-file', help='split/annotation file override')
     p.add_argument('--data-root', help='override the dataset root')
     p.add_argument('--mode', choices=['argmax', 'threshold', 'both'],
@@ -55,7 +57,7 @@ def main(argv=None):
         rows.append(['bg threshold (best)', res['threshold']['best_threshold'],
                      f"{res['threshold']['mIoU']:.2f}"])
     print(format_table(rows, ['protocol', 'threshold', 'mIoU']))
-    out = args.out or osp.join(args.cam_dir, f'eval_{args.split}.json')
+    out = args.out or osp.join(args.cam_dir, f'eval_{args.split or "test"}.json')
     write_json(out, dict(cam_dir=args.cam_dir, split=args.split,
                          num_images=len(items), **res))
     print(f'wrote {out}')

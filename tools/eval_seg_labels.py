@@ -13,7 +13,9 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', help='stage-one config (dataset definition)')
     p.add_argument('label_dir', help='directory of <name>.png labels')
-    p.add_argument('--split', default='train')
+    p.add_argument('--split', default=None,
+                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
+                   'default: the config\'s test dataset as it is')
     p.add_argument('--ann-file')
     p.add_argument('--data-root')
     p.add_argument('--uncertain-as', type=int, default=None,
@@ -44,7 +46,7 @@ def main(argv=None):
         [[args.label_dir, f"{res['mIoU']:.2f}",
           f"{100 * res['uncertain_fraction']:.1f}"]],
         ['labels', 'mIoU', 'uncertain %']))
-    out = args.out or osp.join(args.label_dir, f'eval_{args.split}.json')
+    out = args.out or osp.join(args.label_dir, f'eval_{args.split or "test"}.json')
     write_json(out, dict(label_dir=args.label_dir, split=args.split,
                          num_images=len(items), **res))
     print(f'wrote {out}')

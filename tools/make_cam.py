@@ -1,6 +1,6 @@
 """Step 2: multi-scale + flip IS-CAM for every image of a split.
 
-    python tools/make_cam.py CONFIG CHECKPOINT --out-dir WORK/cam [--split train_aug]
+    python tools/make_cam.py CONFIG CHECKPOINT --out-dir WORK/cam --split train_aug
     tools/dist_run.sh tools/make_cam.py 4 CONFIG CHECKPOINT --out-dir WORK/cam
 
 Each rank takes its own shard (every image exactly once), writes one
@@ -21,9 +21,11 @@ def parse_args(argv=None):
     p.add_argument('config', help='stage-one config')
     p.add_argument('checkpoint', help='stage-one checkpoint')
     p.add_argument('--out-dir', required=True, help='output directory')
-    p.add_argument('--split', default='train_aug',
-                   help='VOC-layout split name (ImageSets/Segmentation/'
-                   '<split>.txt); default train_aug')
+    p.add_argument('--split', default=None,
+                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt)'
+                   ', e.g. train_aug for pseudo labels; default: the '
+                   'config\'s test dataset as it is (VOC train / COCO '
+                   'train2014)')
     p.add_argument('--ann-file', help='annotation/split file overriding '
                    '--split (e.g. a COCO instances JSON)')
     p.add_argument('--data-root', help='override the dataset root')

@@ -22,7 +22,9 @@ def parse_args(argv=None):
     p.add_argument('--stage1-config', help='config whose dataset lists the '
                    'images (default: the IRN config\'s stage1_config or '
                    'the IRN dataset)')
-    p.add_argument('--split', default='train_aug')
+    p.add_argument('--split', default=None,
+                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
+                   'default: the config\'s test dataset as it is')
     p.add_argument('--ann-file')
     p.add_argument('--data-root')
     p.add_argument('--beta', type=float, default=10.0)

@@ -17,7 +17,9 @@ sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', help='stage-one config (dataset definition)')
-    p.add_argument('--split', default='train')
+    p.add_argument('--split', default=None,
+                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
+                   'default: the config\'s test dataset as it is')
     p.add_argument('--ann-file')
     p.add_argument('--data-root')
     p.add_argument('--names', nargs='+', help='image names (default: first)')

@@ -16,3 +16,5 @@ cam = dict(
 crf = dict(num_workers=2)
 random_walk = dict(beta=10, exp_times=8, radius=5)
 vis_num = 4
+# No ImageNet weights offline: IRN's frozen backbone starts from stage one's.
+irn_init_from_stage1 = True

@@ -22,7 +22,7 @@ def read_rgb(path: str) -> np.ndarray:
         raise FileNotFoundError(f'image not found: {path}')
     try:
         with Image.open(path) as im:
-            return np.asarray(im.convert('RGB'))
+            return np.array(im.convert("RGB"))  # writable (pydensecrf)
     except Exception as e:  # noqa: BLE001
         raise ValueError(f'cannot read image {path}: {e}') from e
 

@@ -97,6 +97,11 @@ class PipelineRunner:
     # ------------------------------------------------------------------
     def _run(self, args: Sequence[str], distributed: bool = False) -> None:
         env = dict(os.environ)
+        # the pipeline trusts the checkpoints it wrote itself (torch>=2.6)
+        env['SIPE_TRUSTED_CHECKPOINT_DIRS'] = os.pathsep.join(
+            [self.work_dir] + ([env['SIPE_TRUSTED_CHECKPOINT_DIRS']]
+                               if env.get('SIPE_TRUSTED_CHECKPOINT_DIRS')
+                               else []))
         env['PYTHONPATH'] = os.pathsep.join(
             [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
         env.setdefault('PYTHONUNBUFFERED', '1')
@@ -118,14 +123,19 @@ class PipelineRunner:
         return [f'randomness.seed={self.seed}'] if self.seed is not None \
             else []
 
-    def _data_opts(self, prefix: str = '') -> List[str]:
+    def _data_opts(self, config: str) -> List[str]:
+        """``--cfg-options`` re-pointing every dataloader that ``config``
+        defines at the pipeline's ``data_root``."""
         root = self.cfg.get('data_root', None)
         if not root:
             return []
-        return [f'{k}={root}' for k in (
-            'data_root', 'train_dataloader.dataset.data_root',
-            'val_dataloader.dataset.data_root',
-            'test_dataloader.dataset.data_root')]
+        step_cfg = Config.fromfile(osp.join(ROOT, config))
+        keys = ['data_root']
+        for loader in ('train_dataloader', 'val_dataloader',
+                       'test_dataloader'):
+            if step_cfg.get(loader):
+                keys.append(f'{loader}.dataset.data_root')
+        return [f'{k}={root}' for k in keys]
 
     def _cfg_opts(self, extra: Sequence[str]) -> List[str]:
         opts = [*extra]
@@ -154,7 +164,8 @@ class PipelineRunner:
         args = ['tools/train.py', self.cfg.stage1_config, '--work-dir', wd]
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
-        args += self._cfg_opts(self._data_opts() + self._seed_opts() +
+        args += self._cfg_opts(self._data_opts(self.cfg.stage1_config) +
+                               self._seed_opts() +
                                list(self.cfg.get('stage1_options', [])))
         self._run(args, distributed=True)
         return dict(checkpoint=self._last_checkpoint(wd))
@@ -167,31 +178,36 @@ class PipelineRunner:
         args = ['tools/make_cam.py', self.cfg.stage1_config,
                 self._stage1_ckpt(), '--out-dir', self.path('cam'),
                 '--cam-out-dir', self.path('cam_plain'),
-                '--split', cam.get('split', 'train_aug'),
                 '--dtype', cam.get('dtype', 'float16'),
                 '--num-workers', str(cam.get('num_workers', 1))]
+        args += self._split_opts('split', 'train_aug')
         if cam.get('scales'):
             args += ['--scales', *map(str, cam['scales'])]
         if cam.get('amp'):
             args += ['--amp', cam['amp']]
-        args += self._cfg_opts(self._data_opts())
+        args += self._eval_data_opts()
         self._run(args, distributed=True)
         return {}
 
     def step_eval_cam(self) -> Dict:
         split = self.cfg.get('cam', {}).get('eval_split', 'train')
+        sp = self._split_opts('eval_split', 'train')
         out = {}
         for name, d, mode in (('IS-CAM', 'cam', 'argmax'),
                               ('CAM', 'cam_plain', 'threshold')):
             js = self.path(d, f'eval_{split}.json')
             self._run(['tools/eval_cam.py', self.cfg.stage1_config,
-                       self.path(d), '--split', split, '--mode', mode,
+                       self.path(d), *sp, '--mode', mode,
                        '--out', js] + self._eval_data_opts())
             res = self._read_json(js)[mode]
             out[name] = res['mIoU']
             if mode == 'threshold':
                 out['CAM bg threshold'] = res['best_threshold']
         return out
+
+    def _split_opts(self, key: str, default: str) -> List[str]:
+        split = self.cfg.get('cam', {}).get(key, default)
+        return ['--split', split] if split else []
 
     def _eval_data_opts(self) -> List[str]:
         root = self.cfg.get('data_root', None)
@@ -202,8 +218,8 @@ class PipelineRunner:
         mode = 'cam2ir' if self.use_irn else 'label'
         args = ['tools/cam2ir.py', self.cfg.stage1_config, self.path('cam'),
                 '--out-dir', self.path('ir_label'), '--mode', mode,
-                '--split', self.cfg.get('cam', {}).get('split', 'train_aug'),
                 '--num-workers', str(crf.get('num_workers', 1))]
+        args += self._split_opts('split', 'train_aug')
         args += self._eval_data_opts()
         self._run(args, distributed=True)
         return {}
@@ -212,18 +228,41 @@ class PipelineRunner:
         split = self.cfg.get('cam', {}).get('eval_split', 'train')
         js = self.path('ir_label', f'eval_{split}.json')
         self._run(['tools/eval_seg_labels.py', self.cfg.stage1_config,
-                   self.path('ir_label'), '--split', split,
+                   self.path('ir_label'), *self._split_opts('eval_split',
+                                                            'train'),
                    '--uncertain-as', '0', '--out', js] +
                   self._eval_data_opts())
         return {'+CRF': self._read_json(js)['mIoU']}
 
+    def _child_config(self, name: str, base: str, body: str) -> str:
+        """Write ``<work_dir>/configs/<name>.py`` inheriting ``base``."""
+        path = self.path('configs', f'{name}.py')
+        os.makedirs(osp.dirname(path), exist_ok=True)
+        text = f"_base_ = [{osp.join(ROOT, base)!r}]\n{body}"
+        with open(path + '.tmp', 'w') as f:
+            f.write(text)
+        os.replace(path + '.tmp', path)
+        return path
+
+    def _irn_config(self) -> str:
+        """The IRN config, with its frozen backbone initialised from the
+        stage-one checkpoint when ``irn_init_from_stage1`` (the demo: no
+        ImageNet weights offline; the reference uses ImageNet weights)."""
+        if not self.cfg.get('irn_init_from_stage1', False):
+            return self.cfg.irn_config
+        ckpt = self._stage1_ckpt()
+        return self._child_config(
+            'irn', self.cfg.irn_config,
+            'model = dict(backbone=dict(init_cfg=dict(type=\'Pretrained\', '
+            f'checkpoint={ckpt!r}, prefix=\'backbone.\')))\n')
+
     def step_train_irn(self) -> Dict:
         wd = self.path('irn')
-        args = ['tools/train.py', self.cfg.irn_config, '--work-dir', wd]
+        args = ['tools/train.py', self._irn_config(), '--work-dir', wd]
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
         args += self._cfg_opts(
-            self._data_opts() + self._seed_opts() +
+            self._data_opts(self.cfg.irn_config) + self._seed_opts() +
             [f"ir_label_dir={self.path('ir_label')}",
              f"train_dataloader.dataset.ir_label_dir={self.path('ir_label')}"]
             + list(self.cfg.get('irn_options', [])))
@@ -232,10 +271,11 @@ class PipelineRunner:
 
     def step_make_seg_labels(self) -> Dict:
         rw = self.cfg.get('random_walk', {})
-        args = ['tools/make_seg_labels.py', self.cfg.irn_config,
+        args = ['tools/make_seg_labels.py', self._irn_config(),
                 self._last_checkpoint(self.path('irn')), self.path('cam'),
                 '--out-dir', self.path('pseudo_label'),
-                '--split', self.cfg.get('cam', {}).get('split', 'train_aug')]
+                '--stage1-config', self.cfg.stage1_config]
+        args += self._split_opts('split', 'train_aug')
         for k in ('beta', 'exp_times', 'radius'):
             if k in rw:
                 args += [f"--{k.replace('_', '-')}", str(rw[k])]
@@ -250,7 +290,8 @@ class PipelineRunner:
         split = self.cfg.get('cam', {}).get('eval_split', 'train')
         js = self.path(f'eval_pseudo_{split}.json')
         self._run(['tools/eval_seg_labels.py', self.cfg.stage1_config,
-                   self.pseudo_label_dir(), '--split', split, '--out', js] +
+                   self.pseudo_label_dir(),
+                   *self._split_opts('eval_split', 'train'), '--out', js] +
                   self._eval_data_opts())
         key = '+IRN' if self.use_irn else 'pseudo label'
         return {key: self._read_json(js)['mIoU']}
@@ -261,7 +302,7 @@ class PipelineRunner:
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
         args += self._cfg_opts(
-            self._data_opts() + self._seed_opts() +
+            self._data_opts(self.cfg.stage2_config) + self._seed_opts() +
             [f'pseudo_label_dir={self.pseudo_label_dir()}',
              'train_dataloader.dataset.data_prefix.seg_map_path='
              f'{self.pseudo_label_dir()}'] +
@@ -273,7 +314,7 @@ class PipelineRunner:
         wd = self.path('stage2_test')
         args = ['tools/test.py', self.cfg.stage2_config,
                 self._last_checkpoint(self.path('stage2')), '--work-dir', wd]
-        args += self._cfg_opts(self._data_opts() +
+        args += self._cfg_opts(self._data_opts(self.cfg.stage2_config) +
                                list(self.cfg.get('stage2_options', [])))
         self._run(args)
         return {'stage2 val': self._latest_test_miou(wd)}
@@ -297,7 +338,7 @@ class PipelineRunner:
         split = self.cfg.get('cam', {}).get('eval_split', 'train')
         out = self.path('visualization.png')
         args = ['tools/visualize_pseudo_labels.py', self.cfg.stage1_config,
-                '--split', split, '--num', str(self.cfg.get('vis_num', 4)),
+                *self._split_opts('eval_split', 'train'), '--num', str(self.cfg.get('vis_num', 4)),
                 '--cam-dir', self.path('cam_plain'),
                 '--is-cam-dir', self.path('cam'),
                 '--crf-dir', self.path('ir_label'),

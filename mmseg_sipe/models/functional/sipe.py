@@ -357,8 +357,8 @@ def instance_cam(prototypes: Tensor,
     installed torch (>= 1.12): ``<x / max(|x|, eps), y / max(|y|, eps)>``,
     computed as one batched product of the normalised prototypes and
     features instead of a ``[N, K+1, C, h, w]`` broadcast.  (torch < 1.12
-    used ``x.y / max(|x||y|, eps)``; the two agree unless a norm is below
-    ~1e-4.)  A zero prototype gives exactly 0.
+    used ``x.y / max(|x||y|, eps)``; the two agree unless ``|x||y| <
+    1e-8``.)  A zero prototype gives exactly 0.
 
     Args:
         prototypes: ``[N, K+1, C]`` (or ``[N, K+1, C, 1, 1]`` as the
