@@ -28,7 +28,10 @@ data_preprocessor = dict(
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
     pad_val=0,
-    seg_pad_val=255)
+    seg_pad_val=255,
+    # crops all have the same size: batch them as they are (mmseg needs
+    # one of size / size_divisor; the x0.25 labels must not be padded)
+    size_divisor=1)
 model = dict(
     type='IRNet',
     data_preprocessor=data_preprocessor,
@@ -87,9 +90,11 @@ test_cfg = None
 
 optim_wrapper = dict(
     type='OptimWrapper',
+    # only the two branches go to the optimizer (the backbone is frozen)
+    constructor='TrainableOnlyOptimWrapperConstructor',
     # PolyOptimizerSGD passes weight decay into SGD's momentum slot.
     optimizer=dict(type='SGD', lr=0.1, momentum=1e-4, weight_decay=1e-4),
-    # the frozen backbone has no gradient; displacement layers get 10x lr
+    # displacement layers get 10x the edge layers' lr
     paramwise_cfg=dict(custom_keys={'disp_branch': dict(lr_mult=10.0)}))
 param_scheduler = [
     # lr_t = lr_0 (1 - t / T)^0.9 with t the iteration (from 0) and

@@ -1,5 +1,28 @@
-"""Multi-scale + flip IS-CAM inference (reference ``make_cam.py``, §6.1)."""
+"""Multi-scale + flip IS-CAM inference (reference ``make_cam.py``, §6.1).
+
+The default path is *exact*: it gives the reference's numbers (to float32
+rounding, checked against a literal transcription in
+``benchmarks/naive_sipe.py`` to 1e-4) but
+
+* feeds the network channels-last batches (faster oneDNN convolutions on
+  CPU, tensor cores on GPU; the model's weights are not touched);
+* uploads each rescaled image once as uint8 and normalises / flips it on the
+  device (one small host->device copy per scale, none back until the end);
+* runs the seed step as ``M @ S`` (never the ``[N, K+1, hw, hw]`` broadcast);
+* upsamples only the image's own classes to image size (the per-channel
+  resize and max-normalisation make this identical to upsampling all
+  ``K+1`` channels and picking them afterwards).
+
+Scales cannot share a batch (their sizes differ and zero padding would
+change the features near the border); each (image, flip) pair is one batch.
+
+``amp='bf16'`` / ``'fp16'`` wraps only the network in ``torch.autocast``; the
+seed / prototype / normalisation math stays float32 (the functional module
+casts its inputs).  On a CPU without fast float16 kernels ``'fp16'`` is
+rejected with a message (use ``'bf16'``); see :func:`autocast_context`.
+"""
 import contextlib
+import warnings
 from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -12,6 +35,7 @@ from ..models.functional import flip_fuse, fuse_multiscale
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)
+AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 def rescale_bicubic(img: np.ndarray, scale: float) -> np.ndarray:
@@ -38,18 +62,71 @@ def label_keys(img_labels: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], fg]).astype(np.int64)
 
 
+def _fast_half_on_cpu(dtype: torch.dtype) -> bool:
+    """Whether oneDNN has native kernels for ``dtype`` on this CPU (private
+    torch probes; assume yes when they are missing)."""
+    probe = {
+        torch.bfloat16: '_is_mkldnn_bf16_supported',
+        torch.float16: '_is_mkldnn_fp16_supported'
+    }[dtype]
+    try:
+        return bool(getattr(torch.ops.mkldnn, probe)())
+    except (AttributeError, RuntimeError):
+        return True
+
+
 def autocast_context(device: torch.device, amp: Optional[str]):
-    """``torch.autocast`` for ``amp`` in {None, 'bf16', 'fp16'}."""
+    """``torch.autocast`` for ``amp`` in {None, 'bf16', 'fp16'}.
+
+    Raises:
+        ValueError: unknown ``amp``, or ``'fp16'`` on a CPU without native
+            float16 kernels (torch then falls back to a reference path some
+            hundreds of times slower than float32; use ``'bf16'`` on CPU).
+    """
     if not amp:
         return contextlib.nullcontext()
-    dtype = {'bf16': torch.bfloat16, 'fp16': torch.float16}[amp]
+    if amp not in AMP_DTYPES:
+        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
+    device = torch.device(device)
+    dtype = AMP_DTYPES[amp]
+    if device.type == 'cpu' and not _fast_half_on_cpu(dtype):
+        if dtype == torch.float16:
+            raise ValueError(
+                "amp='fp16' is not supported on this CPU: it has no native "
+                'float16 kernels (oneDNN reports none), so torch would run a '
+                "slow reference path. Use amp='bf16' on CPU, or fp16 on a "
+                'CUDA device.')
+        warnings.warn("amp='bf16': this CPU has no native bfloat16 kernels; "
+                      'expect it to be slower than float32')
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def flip_pair(img: np.ndarray, device: torch.device,
+              channels_last: bool = True) -> Tensor:
+    """``[2, 3, h, w]`` float32 batch (image, horizontal flip) on ``device``.
+
+    The uint8 image is copied to the device once and normalised there with
+    the same float32 operations as :func:`normalize_rgb` (bit-identical).
+    With ``channels_last`` the batch is laid out NHWC (no extra copy: it is
+    built in HWC order).
+
+    Args:
+        img: ``[h, w, 3]`` uint8 RGB.
+    """
+    # uint8, C-contiguous and writable (PIL arrays are read-only)
+    x = torch.from_numpy(np.require(img, np.uint8, ['C', 'W'])).to(device)
+    mean = torch.from_numpy(IMAGENET_MEAN).to(device)
+    std = torch.from_numpy(IMAGENET_STD).to(device)
+    x = (x.float() / 255.0 - mean) / std  # [h, w, 3]
+    batch = torch.stack([x, x.flip(1)]).permute(0, 3, 1, 2)  # NHWC strides
+    return batch if channels_last else batch.contiguous()
 
 
 @torch.no_grad()
 def scale_is_cam(model, batch: Tensor, label_mask: Tensor,
                  seed_feature: str = 'hie',
-                 amp: Optional[str] = None) -> Tensor:
+                 amp: Optional[str] = None,
+                 channels_last: bool = True) -> Tuple[Tensor, Tensor]:
     """IS-CAM of one scale from an (image, flipped image) pair.
 
     Reference ``CAM.forward``: CAM logits and hierarchical features are
@@ -61,17 +138,24 @@ def scale_is_cam(model, batch: Tensor, label_mask: Tensor,
         model: a :class:`SIPEClassifier`.
         batch: ``[2, 3, h, w]`` normalised image and its horizontal flip.
         label_mask: ``[1, K+1, 1, 1]`` (background 1, then the labels).
+        amp: ``None``, ``'bf16'`` or ``'fp16'``: autocast around the network
+            only.
+        channels_last: feed the network a channels-last batch (same values;
+            the model's weights are not changed).
 
     Returns:
         ``(is_cam [K+1, h', w'], cam [K, h', w'])`` float32, with
         ``h' = ceil(h/16)``; ``cam`` is the plain flip-summed ReLU CAM (IRN).
     """
+    if channels_last:
+        batch = batch.contiguous(memory_format=torch.channels_last)
     with autocast_context(batch.device, amp):
         out = model.forward_features(batch)
     cam = flip_fuse(out['cam'].float())[None]
     hie = flip_fuse(out['hie'].float())[None]
     x4 = flip_fuse(out['feats'][-1].float())[None] \
         if seed_feature == 'x4' else None
+    del out  # free the backbone stages before the seed step
     labels = label_mask[:, 1:, 0, 0]
     res = model.compute_is_cam(
         cam, hie, x4, label_mask, labels, seed_feature, mask_cam=False)
@@ -86,7 +170,8 @@ def multiscale_is_cam(model,
                       seed_feature: str = 'hie',
                       amp: Optional[str] = None,
                       device: Optional[torch.device] = None,
-                      return_cam: bool = False) -> Tuple[np.ndarray, ...]:
+                      return_cam: bool = False,
+                      channels_last: bool = True) -> Tuple[np.ndarray, ...]:
     """Multi-scale + flip IS-CAM of one image (reference §6.1).
 
     Each scale: PIL-bicubic rescale, normalise, stack with the flip, IS-CAM.
@@ -97,35 +182,49 @@ def multiscale_is_cam(model,
         model: a :class:`SIPEClassifier` in eval mode.
         img: ``[H, W, 3]`` uint8 **RGB**.
         img_labels: multi-hot ``[K]``.
-
+        scales: image scales (reference ``(1.0, 0.5, 1.5, 2.0)``).
+        seed_feature: ``'hie'`` (reference make_cam) or ``'x4'``.
+        amp: ``None`` (float32), ``'bf16'`` or ``'fp16'``; autocast around
+            the network only (see :func:`autocast_context`).
+        device: where to compute (default: the model's device).
         return_cam: also return the plain multi-scale CAM (IRN's
             ``high_res``: sum of upsampled ReLU CAMs, max-normalised) with a
             background channel ``1 - max_k CAM_k`` in front.
+        channels_last: channels-last network input (default; same values).
 
     Returns:
         ``(keys [K_img+1], is_cam [K_img+1, H, W])`` float32, ``keys[0] == 0``;
         plus ``cam [K_img+1, H, W]`` if ``return_cam``.
     """
-    device = device or next(model.parameters()).device
+    device = torch.device(device) if device is not None else next(
+        model.parameters()).device
+    autocast_context(device, amp)  # reject a bad / unsupported amp up front
+    img = np.asarray(img)
+    if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
+        raise ValueError('img must be an [H, W, 3] uint8 RGB array, got '
+                         f'{img.dtype} {img.shape}')
     keys = label_keys(img_labels)
     k = int(np.asarray(img_labels).size)
     label_mask = torch.zeros(1, k + 1, 1, 1, device=device)
     label_mask[0, keys, 0, 0] = 1
+    idx = torch.from_numpy(keys).to(device)
     per_scale: List[Tensor] = []
     per_scale_cam: List[Tensor] = []
     for s in scales:
-        x = torch.from_numpy(normalize_rgb(rescale_bicubic(img, s)))
-        batch = torch.stack([x, x.flip(-1)]).to(device)
+        batch = flip_pair(rescale_bicubic(img, s), device, channels_last)
         is_cam, cam = scale_is_cam(model, batch, label_mask, seed_feature,
-                                   amp)
-        per_scale.append(is_cam)
+                                   amp, channels_last)
+        # keep only the image's classes: the fusion is per channel
+        per_scale.append(is_cam[idx])
         if return_cam:
-            per_scale_cam.append(cam)
-    idx = torch.from_numpy(keys).to(device)
-    fused = fuse_multiscale(per_scale, size=img.shape[:2])[idx]
+            per_scale_cam.append(cam[idx[1:] - 1])
+    fused = fuse_multiscale(per_scale, size=img.shape[:2])
     if not return_cam:
         return keys, fused.cpu().numpy()
-    fg = fuse_multiscale(per_scale_cam, size=img.shape[:2])[idx[1:] - 1]
-    bg = 1 - (fg.max(0, keepdim=True)[0] if len(fg) else
-              torch.zeros_like(fused[:1]))
+    if len(keys) > 1:
+        fg = fuse_multiscale(per_scale_cam, size=img.shape[:2])
+        bg = 1 - fg.max(0, keepdim=True)[0]
+    else:  # no foreground class: the background is 1 everywhere
+        fg = fused.new_zeros((0, ) + tuple(fused.shape[1:]))
+        bg = torch.ones_like(fused[:1])
     return keys, fused.cpu().numpy(), torch.cat([bg, fg]).cpu().numpy()

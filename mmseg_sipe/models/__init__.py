@@ -1,1 +1,2 @@
-from . import decode_heads, functional, heads, irn, losses, segmentors  # noqa: F401
+from . import (decode_heads, functional, heads, irn, losses,  # noqa: F401
+               postprocess, segmentors)

@@ -19,6 +19,8 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..utils.sharded import JobError
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STEPS = ('stage1', 'make_cam', 'eval_cam', 'cam2ir', 'eval_ir', 'train_irn',
          'make_seg_labels', 'eval_seg_labels', 'stage2', 'test_stage2',
@@ -115,7 +117,7 @@ class PipelineRunner:
         self.log('  $ ' + ' '.join(cmd))
         proc = subprocess.run(cmd, cwd=ROOT, env=env)
         if proc.returncode != 0:
-            raise RuntimeError(
+            raise JobError(
                 f'step command failed with exit code {proc.returncode}: '
                 f"{' '.join(cmd)} (rerun the pipeline to resume)")
 
@@ -253,7 +255,8 @@ class PipelineRunner:
         ckpt = self._stage1_ckpt()
         return self._child_config(
             'irn', self.cfg.irn_config,
-            'model = dict(backbone=dict(init_cfg=dict(type=\'Pretrained\', '
+            'model = dict(backbone=dict(init_cfg=dict(_delete_=True, '
+            'type=\'Pretrained\', '
             f'checkpoint={ckpt!r}, prefix=\'backbone.\')))\n')
 
     def step_train_irn(self) -> Dict:

@@ -85,7 +85,8 @@ def path_coords(offset: Offset) -> Tuple[Offset, ...]:
 
 
 def search_paths(radius: int) -> List[Tuple[Offset, Tuple[Offset, ...]]]:
-    """``[(offset, path_coords(offset)), ...]`` in :func:`search_offsets` order."""
+    """``[(offset, path_coords(offset)), ...]``, :func:`search_offsets` order.
+    """
     return [(o, path_coords(o)) for o in search_offsets(radius)]
 
 

@@ -80,8 +80,10 @@ def edge_to_dense_affinity(edge: torch.Tensor, radius: int) -> torch.Tensor:
     return dense
 
 
-def affinity_to_transition(aff: torch.Tensor, beta: float = 10.0,
-                           exp_times: int = 8) -> torch.Tensor:
+def affinity_to_transition(aff: torch.Tensor,
+                           beta: float = 10.0,
+                           exp_times: int = 8,
+                           inplace: bool = False) -> torch.Tensor:
     """``T = colnorm(A ** beta) ** (2 ** exp_times)`` by repeated squaring.
 
     Args:
@@ -89,11 +91,13 @@ def affinity_to_transition(aff: torch.Tensor, beta: float = 10.0,
             a positive entry, e.g. a unit diagonal).
         beta (float): Sharpening exponent (IRN: 10).
         exp_times (int): Number of squarings (IRN: 8, i.e. ``T ** 256``).
+        inplace (bool): Reuse ``aff``'s memory for ``A ** beta`` (saves one
+            ``n x n`` matrix; ``aff`` is overwritten).
 
     Returns:
         Tensor: ``[n, n]`` column-stochastic transition matrix.
     """
-    t = aff.pow(beta)
+    t = aff.pow_(beta) if inplace else aff.pow(beta)
     t = t.div_(t.sum(dim=0, keepdim=True))
     for _ in range(int(exp_times)):
         t = torch.matmul(t, t)  # the previous matrix is freed on rebinding
@@ -170,7 +174,8 @@ def propagate_to_edge(x: torch.Tensor,
         v = (x[i] * (1.0 - edge[i])).reshape(c, h * w)
         if mode == 'dense':
             trans = affinity_to_transition(
-                edge_to_dense_affinity(edge[i], radius), beta, exp_times)
+                edge_to_dense_affinity(edge[i], radius), beta, exp_times,
+                inplace=True)
             rw = torch.matmul(v, trans)
             del trans
         else:
@@ -221,7 +226,8 @@ def random_walk_labels(is_cam: ArrayLike,
     """
     keys = np.asarray(keys)
     if is_cam.ndim != 3:
-        raise ValueError(f'is_cam must be [K+1, H, W], got {tuple(is_cam.shape)}')
+        raise ValueError(
+            f'is_cam must be [K+1, H, W], got {tuple(is_cam.shape)}')
     if keys.ndim != 1 or len(keys) != is_cam.shape[0]:
         raise ValueError(f'keys has {keys.size} entries but is_cam has '
                          f'{is_cam.shape[0]} channels')

@@ -24,6 +24,7 @@ stage1_options = {small + ['train_cfg.max_epochs=2',
                            'train_cfg.val_interval=2',
                            'param_scheduler.0.end=2']!r}
 irn_options = {['total_batch_size=2', 'train_dataloader.num_workers=0',
+                'train_dataloader.persistent_workers=False',
                 'train_cfg.max_iters=3', 'param_scheduler.0.end=3',
                 'default_hooks.checkpoint.interval=3']!r}
 stage2_options = {small[1:] + ['train_dataloader.batch_size=2',

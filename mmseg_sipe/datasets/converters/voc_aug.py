@@ -181,9 +181,7 @@ def load_voc_aug_label(kind: str, src: str) -> np.ndarray:
     """
     label = read_label_map(src) if kind == 'voc' else read_sbd_mat(src)
     values = np.unique(label)
-    bad = [
-        int(v) for v in values if v > NUM_VOC_FG and v != IGNORE_INDEX
-    ]
+    bad = [int(v) for v in values if v > NUM_VOC_FG and v != IGNORE_INDEX]
     if bad:
         raise ValueError(f'label {src} has illegal values {bad}; expected '
                          f'0..{NUM_VOC_FG} or {IGNORE_INDEX}')
@@ -202,9 +200,8 @@ def _missing(paths: Sequence[str], what: str, limit: int = 5) -> None:
     if missing:
         more = f' (and {len(missing) - limit} more)' \
             if len(missing) > limit else ''
-        raise FileNotFoundError(
-            f'{len(missing)} {what} not found: '
-            f'{", ".join(missing[:limit])}{more}')
+        raise FileNotFoundError(f'{len(missing)} {what} not found: '
+                                f'{", ".join(missing[:limit])}{more}')
 
 
 # --------------------------------------------------------------------------
@@ -254,11 +251,10 @@ def convert_voc_aug(voc_root: str,
             f'VOC label folder not found: {voc_seg} (it comes with '
             'VOCtrainval_11-May-2012.tar)')
     plan = plan_label_sources(voc_train + voc_val, sbd_train + sbd_val)
-    srcs = {
-        name: osp.join(voc_seg, name + '.png') if kind == 'voc' else osp.join(
-            sbd, 'cls', name + '.mat')
-        for name, kind in plan.items()
-    }
+    srcs = {}
+    for name, kind in plan.items():
+        srcs[name] = osp.join(voc_seg, name + '.png') if kind == 'voc' \
+            else osp.join(sbd, 'cls', name + '.mat')
     _missing([srcs[n] for n in sorted(plan) if plan[n] == 'voc'],
              'VOC labels (SegmentationClass/*.png)')
     _missing([srcs[n] for n in sorted(plan) if plan[n] == 'sbd'],

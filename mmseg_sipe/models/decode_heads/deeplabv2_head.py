@@ -60,9 +60,9 @@ class DeepLabV2Head(BaseDecodeHead):
 
     * The ASPP *is* the classifier, so it is installed as ``conv_seg`` (the
       1x1 classifier the base class creates is replaced). Hence
-      ``cls_seg`` (dropout -> ``conv_seg``), the default
-      ``init_cfg=dict(type='Normal', std=0.01, override=dict(name='conv_seg'))``
-      (normal(0, 0.01) weights, zero biases: deeplab-pytorch's ASPP
+      ``cls_seg`` (dropout -> ``conv_seg``), the base class's default
+      ``init_cfg`` (``Normal``, ``std=0.01``, overriding ``conv_seg``:
+      normal(0, 0.01) weights and zero biases, deeplab-pytorch's ASPP
       initialisation), ``loss``/``predict`` and ``loss_by_feat`` all work
       unchanged, and ``forward`` is ``cls_seg(selected input)``.
     * Dropout follows the base-class convention: ``dropout_ratio > 0``

@@ -87,20 +87,29 @@ class IRNEdgeBranch(BaseModule):
 
 
 class MeanShift(nn.Module):
-    """Subtracts a stored mean displacement at inference (identity in training).
+    """Subtracts the mean displacement at inference (identity in training).
 
-    IRN fills ``running_mean`` after training with the mean predicted
-    displacement over the training images (used only for instance masks).
+    As IRN's (a ``BatchNorm2d`` without affine used only for its running
+    mean): in training the input passes unchanged while ``running_mean``
+    follows the batch mean over ``(N, H, W)`` with ``momentum``; in eval
+    ``running_mean`` is subtracted.  IRN overwrites it after training with
+    the mean displacement over the training images (only used for instance
+    masks, which SIPE does not make).
     """
 
-    def __init__(self, num_features: int = 2) -> None:
+    def __init__(self, num_features: int = 2, momentum: float = 0.1) -> None:
         super().__init__()
+        self.momentum = float(momentum)
         self.register_buffer('running_mean', torch.zeros(num_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if self.training:
+            with torch.no_grad():
+                batch_mean = x.detach().float().mean(dim=(0, 2, 3))
+                self.running_mean.mul_(1 - self.momentum).add_(
+                    batch_mean.to(self.running_mean) * self.momentum)
             return x
-        return x - self.running_mean.view(1, -1, 1, 1)
+        return x - self.running_mean.view(1, -1, 1, 1).to(x)
 
 
 class IRNDisplacementBranch(BaseModule):

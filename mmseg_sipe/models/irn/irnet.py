@@ -12,7 +12,9 @@ SIPE only uses the edge map (random walk, :mod:`mmseg_sipe.refine`).  The
 displacement branch is trained exactly as IRN (its loss takes part in the
 total) but displacement *inference* (instance masks, and filling
 ``mean_shift.running_mean`` with the mean displacement after training) is not
-implemented: SIPE does no instance segmentation.  ``running_mean`` stays 0.
+implemented: SIPE does no instance segmentation; ``mean_shift.running_mean``
+keeps the running average of the training batches (IRN replaces it by a
+dataset mean after training).
 """
 from typing import Dict, List, Optional, Sequence, Tuple, Union
 
@@ -33,7 +35,10 @@ DEFAULT_PREPROCESSOR = dict(
     std=[58.395, 57.12, 57.375],
     bgr_to_rgb=True,
     pad_val=0,
-    seg_pad_val=255)
+    seg_pad_val=255,
+    # crops all have the same size: batch them as they are (mmseg needs
+    # one of size / size_divisor; the x0.25 labels must not be padded)
+    size_divisor=1)
 
 
 def _ceil_div(a: int, b: int) -> int:
@@ -79,7 +84,8 @@ class IRNet(BaseModel):
                  edge_channels: int = 32,
                  in_channels: Optional[Sequence[int]] = None,
                  strides: Optional[Sequence[int]] = None,
-                 data_preprocessor: Optional[Union[dict, torch.nn.Module]] = None,
+                 data_preprocessor: Optional[Union[dict,
+                                                  torch.nn.Module]] = None,
                  test_cfg: Optional[dict] = None,
                  init_cfg: Optional[dict] = None) -> None:
         if data_preprocessor is None:
@@ -199,7 +205,8 @@ class IRNet(BaseModel):
             labels.append(lab)
         return torch.stack(labels, 0)
 
-    def loss(self, inputs: torch.Tensor, data_samples) -> Dict[str, torch.Tensor]:
+    def loss(self, inputs: torch.Tensor,
+             data_samples) -> Dict[str, torch.Tensor]:
         """IRN loss, see :func:`affinity_displacement_loss`."""
         edge_logits, disp = self._forward(inputs)
         label = self._labels(data_samples, edge_logits.shape[-2:],
