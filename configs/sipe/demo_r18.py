@@ -2,30 +2,32 @@
 # `python tools/dataset_converters/make_demo_dataset.py data/demo`).
 # Inherits the VOC reproduction config and shrinks only what must shrink to
 # train in minutes on 2 CPU cores without downloads:
-#   * ResNet-18 from random init (no pretrained weights can be fetched), so
-#     BN is trained and no stage is frozen (the frozen, pretrained stem of the
-#     real config would be random noise here);
-#   * small images: resize-long 128..256, 160 crop; batch 8; 12 epochs;
-#     side channels halved.
+#   * ResNet-18 at half width (base_channels=32) from random init (no
+#     pretrained weights can be fetched), so BN is trained and no stage is
+#     frozen (the frozen, pretrained stem of the real config would be random
+#     noise here);
+#   * small images: resize-long 128..256, 128 crop; batch 8; 16 epochs;
+#     side channels scaled down with the backbone.
 # Everything else (losses, seeds, prototypes, optimiser quirks, poly lr,
 # clipping, validation protocol) is the reference setting.
 _base_ = ['./voc_r50.py']
 
 data_root = 'data/demo'
-crop_size = 160
+crop_size = 128
 total_batch_size = 8
-max_epochs = 12
+max_epochs = 16
 
 model = dict(
     data_preprocessor=dict(size=(crop_size, crop_size)),
     backbone=dict(
         depth=18,
+        base_channels=32,
         norm_eval=False,
         frozen_stages=-1,
         init_cfg=None),
     head=dict(
-        in_channels=(64, 128, 256, 512),
-        side_channels=(32, 32, 64, 64)))
+        in_channels=(32, 64, 128, 256),
+        side_channels=(16, 16, 32, 32)))
 
 train_pipeline = [
     dict(type='LoadImageFromFile'),
@@ -36,7 +38,7 @@ train_pipeline = [
 ]
 train_dataloader = dict(
     batch_size=total_batch_size,
-    num_workers=2,
+    num_workers=1,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader

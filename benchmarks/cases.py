@@ -1,0 +1,748 @@
+"""Benchmark cases: what is timed, against which baseline, at which size.
+
+A case builds its inputs once (``setup``), then hands out one zero-argument
+callable per *variant* (``make``).  The first variant is the baseline; every
+other variant's speed-up is ``median(baseline) / median(variant)`` from the
+same worker process, with the variants interleaved round by round so that
+load changes on a shared machine hit all of them alike.  ``checks`` compares
+the variants' outputs (numbers, not timings).
+
+Sizes: ``quick=False`` are the sizes the targets are stated for (VOC image
+375x500, 512 crops); ``quick=True`` shrinks everything for a CI smoke run.
+"""
+import contextlib
+import copy
+import glob
+import logging
+import os
+import os.path as osp
+import shutil
+import tempfile
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+
+ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+
+
+class Unsupported(RuntimeError):
+    """The variant cannot run here (reason in the message)."""
+
+
+# ---------------------------------------------------------------------------
+# shared helpers
+# ---------------------------------------------------------------------------
+def _quiet_mmengine() -> None:
+    from mmengine.logging import MMLogger
+    from mmengine.registry import init_default_scope
+    init_default_scope('mmseg')
+    MMLogger.get_current_instance().setLevel(logging.ERROR)
+
+
+def _cfg(path: str):
+    import mmseg_sipe  # noqa: F401  (registers the plugin)
+    from mmengine.config import Config
+    return Config.fromfile(osp.join(ROOT, path))
+
+
+def _sync_bn_to_bn(obj):
+    """Replace every ``SyncBN`` norm config by ``BN`` (CPU has no SyncBN)."""
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            if k == 'type' and v == 'SyncBN':
+                obj[k] = 'BN'
+            else:
+                _sync_bn_to_bn(v)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _sync_bn_to_bn(v)
+    return obj
+
+
+def build_model(cfg, seed: int = 0) -> torch.nn.Module:
+    """Random-init model of ``cfg.model`` (no pretrained weights)."""
+    _quiet_mmengine()
+    from mmseg_sipe.registry import MODELS
+    mcfg = copy.deepcopy(cfg.model)
+    mcfg.pop('pretrained', None)
+    if 'backbone' in mcfg:
+        mcfg['backbone'].pop('init_cfg', None)
+        mcfg['backbone'].pop('pretrained', None)
+    _sync_bn_to_bn(mcfg)
+    torch.manual_seed(seed)
+    model = MODELS.build(mcfg)
+    model.init_weights()
+    return model
+
+
+def demo_image(height: int, width: int, seed: int = 0):
+    """A demo-dataset-style image resized to exactly ``height x width``.
+
+    Returns ``(rgb uint8 [H,W,3], label uint8 [H,W] VOC ids, img_labels
+    float32 [20])``.
+    """
+    from PIL import Image
+
+    from mmseg_sipe.datasets.demo import render_demo_image
+    rng = np.random.default_rng(seed)
+    lo, hi = sorted((max(height, 32), max(width, 32)))
+    out = render_demo_image(rng, size=(lo, hi))
+    img = np.asarray(
+        Image.fromarray(out['img']).resize((width, height), Image.BICUBIC))
+    label = np.asarray(
+        Image.fromarray(out['label']).resize((width, height), Image.NEAREST))
+    img_labels = np.zeros(20, np.float32)
+    for o in out['objects']:
+        img_labels[o['class_id'] - 1] = 1
+    if not img_labels.any():
+        img_labels[0] = 1
+    return np.ascontiguousarray(img), np.ascontiguousarray(label), img_labels
+
+
+def smooth_maps(channels: int, height: int, width: int, seed: int = 0,
+                stride: int = 16) -> np.ndarray:
+    """Smooth non-negative random maps ``[C, H, W]`` float32 in [0, 1]
+    (bilinear upsampling of a coarse random grid, max-normalised)."""
+    g = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(1, channels, max(2, -(-height // stride)),
+                        max(2, -(-width // stride)), generator=g)
+    up = torch.nn.functional.interpolate(
+        coarse, size=(height, width), mode='bilinear', align_corners=False)[0]
+    up = up / up.amax(dim=(1, 2), keepdim=True).clamp_min(1e-6)
+    return up.numpy().astype(np.float32)
+
+
+def argmax_agreement(a: np.ndarray, b: np.ndarray) -> float:
+    """Fraction of pixels where ``argmax_c a == argmax_c b``."""
+    return float((a.argmax(0) == b.argmax(0)).mean())
+
+
+def max_abs_diff(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.abs(np.asarray(a, np.float64) - b).max())
+
+
+def amp_supported(amp: str, device: str = 'cpu') -> Optional[str]:
+    """``None`` if ``amp`` runs on ``device`` here, else the reason."""
+    from mmseg_sipe.cam.inference import autocast_context
+    try:
+        autocast_context(torch.device(device), amp)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+# ---------------------------------------------------------------------------
+# optimiser wrapper with CPU autocast (what AmpOptimWrapper does on GPU)
+# ---------------------------------------------------------------------------
+_BF16_WRAPPER = 'BenchBF16OptimWrapper'
+
+
+def _register_bf16_wrapper() -> None:
+    from mmengine.optim import OptimWrapper
+    from mmengine.registry import OPTIM_WRAPPERS
+    if _BF16_WRAPPER in OPTIM_WRAPPERS.module_dict:
+        return
+
+    class BenchBF16OptimWrapper(OptimWrapper):
+        """``OptimWrapper`` whose ``optim_context`` is a bf16 autocast region
+        (forward + data preprocessing, as ``AmpOptimWrapper``'s); bf16 needs
+        no loss scaling.  mmengine 0.10.7's ``AmpOptimWrapper`` refuses to
+        be built without a GPU, hence this stand-in."""
+
+        @contextlib.contextmanager
+        def optim_context(self, model):
+            with super().optim_context(model):
+                dev = next(model.parameters()).device.type
+                with torch.autocast(device_type=dev, dtype=torch.bfloat16):
+                    yield
+
+    BenchBF16OptimWrapper.__name__ = _BF16_WRAPPER
+    OPTIM_WRAPPERS.register_module(
+        name=_BF16_WRAPPER, module=BenchBF16OptimWrapper)
+
+
+def build_wrapper(model, optim_cfg, bf16: bool):
+    from mmengine.optim import build_optim_wrapper
+    cfg = copy.deepcopy(optim_cfg)
+    cfg['type'] = _BF16_WRAPPER if bf16 else 'OptimWrapper'
+    if bf16:
+        _register_bf16_wrapper()
+    for k in ('loss_scale', 'dtype'):
+        cfg.pop(k, None)
+    return build_optim_wrapper(model, cfg)
+
+
+def _log_floats(log_vars) -> Dict[str, float]:
+    return {k: float(v) for k, v in log_vars.items()}
+
+
+# ---------------------------------------------------------------------------
+# base class
+# ---------------------------------------------------------------------------
+class Case:
+    """One benchmark case.
+
+    Attributes:
+        name: CLI name (``--only``).
+        title: table heading.
+        variants: names; the first is the baseline.
+        memory: measure peak memory per variant.
+        items_per_call: images per timed call (times are reported per image).
+        rounds / warmup: timed rounds after ``warmup`` untimed calls
+            (full size; ``quick`` uses 2 and 1).
+        targets: ``(label, variant, kind, threshold)`` with ``kind`` in
+            ``speedup`` (>=), ``mem_ratio`` (<=, variant/baseline peak),
+            ``check`` (>= or <= on ``checks[variant]``, see ``Target``).
+    """
+    name = ''
+    title = ''
+    variants: List[str] = []
+    memory = False
+    rounds = 3
+    warmup = 1
+    targets: List[tuple] = []
+
+    def __init__(self, quick: bool, device: str = 'cpu'):
+        self.quick = quick
+        self.device = device
+        self.items_per_call = 1
+        self.params: Dict[str, Any] = {}
+        self.notes: Dict[str, str] = {}
+
+    def setup(self, variants: List[str]) -> None:
+        """Build what ``make`` needs for ``variants``."""
+
+    def make(self, variant: str) -> Callable[[], Any]:
+        raise NotImplementedError
+
+    def checks(self, outputs: Dict[str, Any]) -> Dict[str, Any]:
+        return {}
+
+    def derived(self, stats: Dict[str, Dict]) -> Dict[str, Any]:
+        """Extra figures computed from the timings (e.g. extrapolations)."""
+        return {}
+
+    def teardown(self) -> None:
+        pass
+
+
+# ---------------------------------------------------------------------------
+# (a) IS-CAM generation
+# ---------------------------------------------------------------------------
+class IsCamCase(Case):
+    name = 'iscam'
+    title = 'IS-CAM generation (multi-scale + flip), per image'
+    variants = ['naive', 'exact', 'bf16', 'fp16']
+    memory = True
+    rounds = 3
+    targets = [
+        ('exact >= 1.3x naive', 'exact', 'speedup', 1.3),
+        ('exact peak <= 50% naive', 'exact', 'mem_ratio', 0.5),
+        ('exact == naive (max |diff| <= 1e-4)', 'exact',
+         'check:max_abs_diff_vs_naive', ('<=', 1e-4)),
+        ('bf16 >= 3x naive', 'bf16', 'speedup', 3.0),
+        ('bf16 argmax agreement >= 99.5%', 'bf16',
+         'check:argmax_agreement_vs_exact', ('>=', 0.995)),
+    ]
+
+    def setup(self, variants):
+        from mmseg_sipe.cam.inference import DEFAULT_SCALES
+        if self.quick:
+            cfg, (h, w), scales = _cfg('configs/sipe/demo_r18.py'), (61, 83), \
+                (1.0, 0.5)
+        else:
+            cfg, (h, w), scales = _cfg('configs/sipe/voc_r50.py'), (375, 500), \
+                DEFAULT_SCALES
+        self.model = build_model(cfg).eval().to(self.device)
+        self.img, _, self.labels = demo_image(h, w, seed=1)
+        self.scales = scales
+        self.params = dict(
+            model='ResNet-18 demo' if self.quick else 'ResNet-50 OS16 (VOC)',
+            init='random', image=f'{h}x{w}', scales=list(scales), flip=True,
+            classes_in_image=int(self.labels.sum()),
+            threads=torch.get_num_threads())
+
+    def make(self, variant):
+        from mmseg_sipe.cam.inference import multiscale_is_cam
+
+        from benchmarks.naive_sipe import naive_multiscale_is_cam
+        m, img, lab, sc = self.model, self.img, self.labels, self.scales
+        if variant == 'naive':
+            return lambda: naive_multiscale_is_cam(m, img, lab, sc)
+        if variant == 'exact':
+            return lambda: multiscale_is_cam(m, img, lab, sc)
+        if variant in ('bf16', 'fp16'):
+            why = amp_supported(variant, self.device)
+            if why:
+                raise Unsupported(why)
+            return lambda: multiscale_is_cam(m, img, lab, sc, amp=variant)
+        raise KeyError(variant)
+
+    def checks(self, outputs):
+        res = {}
+        ref = outputs.get('naive')
+        exact = outputs.get('exact')
+        if ref is not None and exact is not None:
+            res['exact'] = dict(
+                keys_equal=bool(np.array_equal(ref[0], exact[0])),
+                max_abs_diff_vs_naive=max_abs_diff(ref[1], exact[1]),
+                argmax_agreement_vs_naive=argmax_agreement(ref[1], exact[1]))
+        for amp in ('bf16', 'fp16'):
+            if exact is not None and outputs.get(amp) is not None:
+                res[amp] = dict(
+                    argmax_agreement_vs_exact=argmax_agreement(
+                        exact[1], outputs[amp][1]),
+                    max_abs_diff_vs_exact=max_abs_diff(exact[1],
+                                                       outputs[amp][1]))
+        return res
+
+
+# ---------------------------------------------------------------------------
+# (b) stage-one training step
+# ---------------------------------------------------------------------------
+def _stage1_batch(crop: int, batch: int, seed: int = 0):
+    """``(data dict for train_step, valid [N,1,H,W] float, labels [N,K])``.
+
+    Image 0 fills the crop, the others are padded on the right/bottom (as a
+    random crop of a smaller image is), exercising ``valid_mask``."""
+    from mmengine.structures import PixelData
+    from mmseg.structures import SegDataSample
+    inputs, samples, valids, labels = [], [], [], []
+    for i in range(batch):
+        img, _, lab = demo_image(crop, crop, seed=seed + i)
+        valid = np.ones((crop, crop), np.uint8)
+        if i:
+            valid[(crop * 3) // 4:] = 0
+            valid[:, (crop * 4) // 5:] = 0
+            img = img * valid[..., None]
+        bgr = np.ascontiguousarray(img[..., ::-1])  # LoadImageFromFile order
+        inputs.append(torch.from_numpy(bgr).permute(2, 0, 1).contiguous())
+        ds = SegDataSample(metainfo=dict(
+            img_labels=lab, img_shape=(crop, crop), ori_shape=(crop, crop),
+            img_path=f'bench_{i}.jpg'))
+        ds.valid_mask = PixelData(data=torch.from_numpy(valid[None]))
+        samples.append(ds)
+        valids.append(valid)
+        labels.append(lab)
+    valid_t = torch.from_numpy(np.stack(valids)[:, None]).float()
+    return (dict(inputs=inputs, data_samples=samples), valid_t,
+            torch.from_numpy(np.stack(labels)))
+
+
+class TrainStepCase(Case):
+    name = 'train_step'
+    title = 'stage-one training step (fwd + bwd + SGD), per image'
+    variants = ['naive', 'exact', 'bf16']
+    memory = True
+    rounds = 3
+    targets = [
+        ('exact no slower than naive', 'exact', 'speedup', 1.0),
+        ('bf16 >= 2x naive', 'bf16', 'speedup', 2.0),
+    ]
+
+    def setup(self, variants):
+        self.cfg = _cfg('configs/sipe/demo_r18.py' if self.quick else
+                        'configs/sipe/voc_r50.py')
+        crop, batch = (64, 2) if self.quick else (512, 2)
+        self.items_per_call = batch
+        self.data, valid, labels = _stage1_batch(crop, batch)
+        self.valid, self.labels = valid.to(self.device), labels.to(
+            self.device)
+        base = build_model(self.cfg).to(self.device)
+        self.models, self.wrappers = {}, {}
+        for v in variants:
+            m = copy.deepcopy(base).train()
+            if v != 'naive':
+                m = m.to(memory_format=torch.channels_last)
+            self.models[v] = m
+            self.wrappers[v] = build_wrapper(m, self.cfg.optim_wrapper,
+                                             bf16=(v == 'bf16'))
+        del base
+        self.params = dict(
+            model='ResNet-18 demo' if self.quick else 'ResNet-50 OS16 (VOC)',
+            init='random', crop=crop, batch=batch,
+            optimizer='config optim_wrapper (SGD, clip 1.0, head x10)',
+            exact='channels-last weights (model.to(channels_last))',
+            bf16='channels-last + torch.autocast(bf16) around preprocessing '
+            'and forward (AmpOptimWrapper.optim_context), backward/step '
+            'outside')
+
+    def make(self, variant):
+        from benchmarks.naive_sipe import naive_train_losses
+        model, ow = self.models[variant], self.wrappers[variant]
+        data = self.data
+        if variant == 'naive':
+            valid, labels = self.valid, self.labels
+
+            def step():
+                with ow.optim_context(model):
+                    d = model.data_preprocessor(data, True)
+                    losses = naive_train_losses(model, d['inputs'], valid,
+                                                labels)
+                loss = sum(losses.values())
+                ow.update_params(loss)
+                return {k: float(v) for k, v in losses.items()}
+
+            return step
+        return lambda: _log_floats(model.train_step(data, ow))
+
+    def checks(self, outputs):
+        res = {}
+        ref = outputs.get('naive')
+        for v in ('exact', 'bf16'):
+            if ref is not None and outputs.get(v) is not None:
+                out = outputs[v]
+                res[v] = {
+                    f'{k}_abs_diff_vs_naive (first step)':
+                    abs(out[k] - ref[k])
+                    for k in ('loss_cls', 'loss_gsc')
+                }
+        if ref is not None:
+            res['naive'] = {k: ref[k] for k in ('loss_cls', 'loss_gsc')}
+        return res
+
+
+# ---------------------------------------------------------------------------
+# (c) dense CRF (cam2ir)
+# ---------------------------------------------------------------------------
+def _pool_warm(_):
+    """Pool warm-up task: import what a CRF job imports, then linger so both
+    workers take one task each."""
+    import pydensecrf.densecrf  # noqa: F401
+
+    import mmseg_sipe.pseudo_labels.crf_labels  # noqa: F401
+    time.sleep(0.5)
+    return os.getpid()
+
+
+class CrfCase(Case):
+    name = 'crf'
+    title = 'dense CRF cam2ir (21 labels, 2 CRFs/image), per image'
+    variants = ['w1', 'w2', 'w2_warm']
+    memory = False
+    rounds = 2
+    targets = [
+        ('2 workers (warm pool) >= 1.8x 1 worker', 'w2_warm', 'speedup',
+         1.8),
+    ]
+
+    def setup(self, variants):
+        from PIL import Image
+
+        from mmseg_sipe.cam.io import cam_path, save_cam
+        try:
+            import pydensecrf.densecrf  # noqa: F401
+        except ImportError as e:
+            raise Unsupported(f'pydensecrf not installed: {e}')
+        h, w = (48, 64) if self.quick else (375, 500)
+        n = 2 if self.quick else 6
+        self.tmp = tempfile.mkdtemp(prefix='bench_crf_')
+        cam_dir = osp.join(self.tmp, 'cam')
+        self.items = []
+        for i in range(n):
+            img, _, _ = demo_image(h, w, seed=100 + i)
+            p = osp.join(self.tmp, f'img_{i}.png')
+            Image.fromarray(img).save(p)
+            cam = smooth_maps(21, h, w, seed=100 + i)
+            save_cam(cam_path(cam_dir, f'img_{i}'), np.arange(21), cam)
+            self.items.append(dict(name=f'img_{i}', img_path=p))
+        self.cam_dir = cam_dir
+        self.items_per_call = n
+        self.calls = 0
+        self.pool = None
+        if 'w2_warm' in variants:
+            import multiprocessing as mp
+            self.pool = mp.get_context('spawn').Pool(2)
+            self.pool.map(_pool_warm, range(2), chunksize=1)
+        self.params = dict(
+            image=f'{h}x{w} (demo render)', labels=21, images_per_call=n,
+            crf='reference cam2ir: gt_prob 0.7, gauss(3,3), bilateral(50,5,'
+            '10), 10 iters; fg + weak-bg CRF per image',
+            w1='make_crf_labels(num_workers=1) (in-process)',
+            w2='make_crf_labels(num_workers=2), includes spawning the pool',
+            w2_warm='the same _CRFJob in an already started 2-process pool '
+            '(steady state of a long run)')
+
+    def _out(self):
+        self.calls += 1
+        return osp.join(self.tmp, f'out_{self.calls}')
+
+    def make(self, variant):
+        from mmseg_sipe.pseudo_labels.crf_labels import (_CRFJob,
+                                                         make_crf_labels)
+        if variant in ('w1', 'w2'):
+            nw = 1 if variant == 'w1' else 2
+
+            def run():
+                out = self._out()
+                s = make_crf_labels(self.items, self.cam_dir, out,
+                                    num_workers=nw)
+                if s.failed or s.done != len(self.items):
+                    raise RuntimeError(f'make_crf_labels: {s.line("crf")}')
+                return out
+
+            return run
+
+        def run_warm():
+            out = self._out()
+            job = _CRFJob(self.cam_dir, out, 'cam2ir', False, {})
+            for r in self.pool.imap(job, self.items, chunksize=1):
+                if r is not None:
+                    raise r
+            return out
+
+        return run_warm
+
+    def checks(self, outputs):
+        from PIL import Image
+        dirs = {v: d for v, d in outputs.items() if d}
+        if 'w1' not in dirs:
+            return {}
+        res = {}
+        for v, d in dirs.items():
+            if v == 'w1':
+                continue
+            same = all(
+                np.array_equal(
+                    np.asarray(Image.open(osp.join(dirs['w1'], f))),
+                    np.asarray(Image.open(osp.join(d, f))))
+                for f in sorted(os.listdir(dirs['w1'])) if f.endswith('.png'))
+            res[v] = dict(labels_equal_to_w1=bool(same))
+        return res
+
+    def teardown(self):
+        if self.pool is not None:
+            self.pool.close()
+            self.pool.join()
+        shutil.rmtree(getattr(self, 'tmp', ''), ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------
+# (d) random-walk pseudo labels
+# ---------------------------------------------------------------------------
+class RandomWalkCase(Case):
+    name = 'random_walk'
+    title = 'random-walk pseudo label (radius 5, beta 10, 2^8 steps), ' \
+        'per image'
+    variants = ['naive', 'fast', 'fast_voc']
+    memory = True
+    rounds = 2
+    targets = []
+
+    def setup(self, variants):
+        import torch.nn.functional as F
+        h, w = (48, 64) if self.quick else (375, 500)
+        self.sizes = {'voc': (h, w), 'small': (h // 2, w // 2)}
+        self.inputs = {}
+        for k, (hh, ww) in self.sizes.items():
+            cam = smooth_maps(3, hh, ww, seed=7)
+            g = torch.Generator().manual_seed(8)
+            e = torch.rand(1, 1, -(-hh // 16), -(-ww // 16), generator=g)
+            edge = F.interpolate(
+                e, size=(-(-hh // 4), -(-ww // 4)), mode='bilinear',
+                align_corners=False)[0]
+            edge = torch.sigmoid((edge - 0.5) * 12)  # sharp-ish boundaries
+            self.inputs[k] = (cam, edge)
+        n = {k: (-(-hh // 4)) * (-(-ww // 4))
+             for k, (hh, ww) in self.sizes.items()}
+        self.n = n
+        self.params = dict(
+            image=f'{h}x{w} (voc), {h // 2}x{w // 2} (small)',
+            channels=3, edge_stride=4, n_pixels=n,
+            naive="mode='dense' (the reference arithmetic: n x n matrix "
+            'squared 8 times) at the small size',
+            fast="mode='sparse' (CPU default) at the small size",
+            fast_voc="mode='sparse' at the VOC size",
+            note='dense at the VOC size needs 2 x n^2 float32 = '
+            f'{2 * n["voc"] ** 2 * 4 / 2**30:.2f} GiB and 8 products of '
+            f'2 n^3 = {16 * n["voc"] ** 3 / 1e12:.1f} TFLOP: too slow to '
+            'time on 2 cores; its time is extrapolated (n^3) from the small '
+            'size')
+
+    def make(self, variant):
+        from mmseg_sipe.refine.random_walk import random_walk_labels
+        size = 'voc' if variant == 'fast_voc' else 'small'
+        cam, edge = self.inputs[size]
+        mode = 'dense' if variant == 'naive' else 'sparse'
+        keys = np.array([0, 3, 7])
+        dev = self.device
+        return lambda: random_walk_labels(
+            cam, keys, edge, mode=mode, device=dev)
+
+    def checks(self, outputs):
+        if outputs.get('naive') is None or outputs.get('fast') is None:
+            return {}
+        return dict(fast=dict(label_agreement_vs_dense=float(
+            (outputs['naive'] == outputs['fast']).mean())))
+
+    def derived(self, stats):
+        d = {}
+        if 'naive' in stats and 'median' in stats['naive']:
+            scale = (self.n['voc'] / self.n['small'])**3
+            d['naive_voc_extrapolated_s'] = stats['naive']['median'] * scale
+            d['naive_voc_peak_mb_estimate'] = 2 * self.n['voc']**2 * 4 / 2**20
+            if 'fast_voc' in stats and 'median' in stats['fast_voc']:
+                d['fast_voc_speedup_vs_extrapolated_dense'] = \
+                    d['naive_voc_extrapolated_s'] / \
+                    stats['fast_voc']['median']
+        return d
+
+
+# ---------------------------------------------------------------------------
+# (e) stage-two training steps
+# ---------------------------------------------------------------------------
+class Stage2Case(Case):
+    memory = False
+    rounds = 2
+    variants = ['naive', 'exact', 'bf16']
+    config = ''
+    quick_config = ''
+
+    def setup(self, variants):
+        from mmengine.structures import PixelData
+        from mmseg.structures import SegDataSample
+        path = self.quick_config if self.quick else self.config
+        if not osp.isfile(osp.join(ROOT, path)):
+            raise Unsupported(f'config {path} not found')
+        self.cfg = _cfg(path)
+        crop = 64 if self.quick else 512
+        self.cfg.model.data_preprocessor['size'] = (crop, crop)
+        img, label, _ = demo_image(crop, crop, seed=3)
+        bgr = np.ascontiguousarray(img[..., ::-1])
+        ds = SegDataSample(metainfo=dict(
+            img_shape=(crop, crop), ori_shape=(crop, crop),
+            img_path='bench.jpg', seg_map_path='bench.png',
+            reduce_zero_label=False))
+        ds.gt_sem_seg = PixelData(
+            data=torch.from_numpy(label.astype(np.int64))[None])
+        self.data = dict(
+            inputs=[torch.from_numpy(bgr).permute(2, 0, 1).contiguous()],
+            data_samples=[ds])
+        base = build_model(self.cfg).to(self.device)
+        self.models, self.wrappers = {}, {}
+        for v in variants:
+            m = copy.deepcopy(base).train()
+            if v != 'naive':
+                m = m.to(memory_format=torch.channels_last)
+            self.models[v] = m
+            self.wrappers[v] = build_wrapper(m, self.cfg.optim_wrapper,
+                                             bf16=(v == 'bf16'))
+        del base
+        self.params = dict(
+            config=path, crop=crop, batch=1, init='random (pretrained=None)',
+            norm='SyncBN -> BN', naive='NCHW float32',
+            exact='channels-last weights', bf16='channels-last + bf16 '
+            'autocast around preprocessing and forward')
+
+    def make(self, variant):
+        model, ow, data = self.models[variant], self.wrappers[variant], \
+            self.data
+        return lambda: _log_floats(model.train_step(data, ow))
+
+    def checks(self, outputs):
+        ref = outputs.get('naive')
+        res = {}
+        for v in ('exact', 'bf16'):
+            if ref is not None and outputs.get(v) is not None:
+                key = next(k for k in ref if k.startswith('decode.loss')
+                           or k == 'loss')
+                res[v] = {f'{key}_abs_diff_vs_naive (first step)':
+                          abs(outputs[v][key] - ref[key])}
+        return res
+
+
+class DeepLabV2Case(Stage2Case):
+    name = 'stage2_deeplabv2'
+    title = 'stage-two train step DeepLabV2-R101 (OS8), per image'
+    config = 'configs/sipe/deeplabv2_r101-d8_4xb4-20k_voc12aug-pseudo-' \
+        '512x512.py'
+    quick_config = 'configs/sipe/deeplabv2_r18-d8_1xb8-300i_demo-pseudo-' \
+        '160x160.py'
+
+
+class SegFormerCase(Stage2Case):
+    name = 'stage2_segformer'
+    title = 'stage-two train step SegFormer MiT-B2, per image'
+    config = 'configs/sipe/segformer_mit-b2_4xb4-20k_voc12aug-pseudo-' \
+        '512x512.py'
+    quick_config = 'configs/sipe/segformer_mit-b0_1xb8-300i_demo-pseudo-' \
+        '160x160.py'
+
+
+# ---------------------------------------------------------------------------
+# (f) mixed-precision agreement (numbers only, not timed)
+# ---------------------------------------------------------------------------
+def find_demo_checkpoint() -> Optional[str]:
+    """Newest stage-one checkpoint of the demo config under work_dirs/."""
+    pats = ['work_dirs/demo_s1/**/*.pth', 'work_dirs/demo_r18/**/*.pth']
+    found = []
+    for p in pats:
+        found += glob.glob(osp.join(ROOT, p), recursive=True)
+    return max(found, key=osp.getmtime) if found else None
+
+
+class AmpAgreementCase(Case):
+    """bf16 / fp16 IS-CAM vs float32 on several demo images (not timed)."""
+    name = 'amp_agreement'
+    title = 'IS-CAM argmax agreement, mixed precision vs float32'
+    variants = []
+    timed = False
+
+    def __init__(self, quick, demo_checkpoint=None, device='cpu'):
+        super().__init__(quick, device)
+        self.demo_checkpoint = demo_checkpoint
+
+    def run(self) -> Dict[str, Any]:
+        from mmengine.runner import load_checkpoint
+
+        from mmseg_sipe.cam.inference import (DEFAULT_SCALES,
+                                              multiscale_is_cam)
+        res: Dict[str, Any] = {}
+        dev = self.device
+        amps = [a for a in ('bf16', 'fp16') if amp_supported(a, dev) is None]
+        res['rejected'] = {
+            a: amp_supported(a, dev) for a in ('bf16', 'fp16')
+            if amp_supported(a, dev) is not None
+        }
+        setups = []
+        if self.quick:
+            setups.append(('r18_random', 'configs/sipe/demo_r18.py', None,
+                           (61, 83), (1.0, 0.5), 2))
+        else:
+            setups.append(('r50_random', 'configs/sipe/voc_r50.py', None,
+                           (375, 500), DEFAULT_SCALES, 3))
+            setups.append(('r18_demo_random', 'configs/sipe/demo_r18.py',
+                           None, (167, 255), DEFAULT_SCALES, 6))
+            ckpt = self.demo_checkpoint or find_demo_checkpoint()
+            if ckpt:
+                setups.append(('r18_demo_trained', 'configs/sipe/demo_r18.py',
+                               ckpt, (167, 255), DEFAULT_SCALES, 6))
+        for tag, cfgp, ckpt, (h, w), scales, n in setups:
+            model = build_model(_cfg(cfgp)).eval().to(dev)
+            if ckpt:
+                load_checkpoint(model, ckpt, map_location='cpu',
+                                logger='silent')
+            per = {a: [] for a in amps}
+            for i in range(n):
+                img, _, lab = demo_image(h, w, seed=200 + i)
+                ref = multiscale_is_cam(model, img, lab, scales)[1]
+                for a in amps:
+                    out = multiscale_is_cam(model, img, lab, scales, amp=a)[1]
+                    per[a].append(argmax_agreement(ref, out))
+            res[tag] = dict(
+                image=f'{h}x{w}', scales=list(scales), images=n,
+                checkpoint=ckpt, **{
+                    a: dict(mean=float(np.mean(v)), min=float(np.min(v)),
+                            per_image=[round(x, 5) for x in v])
+                    for a, v in per.items()
+                })
+        return res
+
+
+CASES = [
+    IsCamCase, TrainStepCase, CrfCase, RandomWalkCase, DeepLabV2Case,
+    SegFormerCase, AmpAgreementCase
+]
+CASE_BY_NAME = {c.name: c for c in CASES}
