@@ -66,12 +66,15 @@ def _summary(times: List[float], items: int) -> Dict[str, Any]:
 
 
 def _run_timed_case(case, spec: Dict[str, Any]) -> Dict[str, Any]:
+    import torch
+
     from benchmarks.cases import Unsupported
     from benchmarks.memory import measure_peak
     device = spec.get('device', 'cpu')
     quick = spec['quick']
     only_variant = spec.get('variant')
     variants = [only_variant] if only_variant else list(case.variants)
+    variants = [v for v in variants if v in case.variants]
     res: Dict[str, Any] = dict(variants={}, skipped={})
     t0 = time.time()
     try:
@@ -94,11 +97,13 @@ def _run_timed_case(case, spec: Dict[str, Any]) -> Dict[str, Any]:
             _, info = measure_peak(fn, device)
             res['variants'][v] = dict(memory=info)
         return res
-    warmup = 1 if quick else case.warmup
+    warmup = min(1, case.warmup) if quick else case.warmup
     rounds = spec.get('rounds') or (2 if quick else case.rounds)
     outputs = {}
     for v, fn in fns.items():
         for i in range(warmup):
+            if i == 0:  # same dropout masks etc. for every variant's check
+                torch.manual_seed(0)
             out = fn()
             if i == 0:
                 outputs[v] = out
@@ -106,16 +111,23 @@ def _run_timed_case(case, spec: Dict[str, Any]) -> Dict[str, Any]:
         if spec.get('inline_mem') and case.memory:
             _, info = measure_peak(fn, device)
             res['variants'].setdefault(v, {})['memory'] = info
-    res['checks'] = case.checks(outputs)
-    del outputs
+    if warmup:
+        res['checks'] = case.checks(outputs)
+    outputs = {}
     times = {v: [] for v in fns}
-    for _ in range(rounds):
+    for r in range(rounds):
         for v, fn in fns.items():
             _sync(device)
             t = time.perf_counter()
-            fn()
+            out = fn()
             _sync(device)
             times[v].append(time.perf_counter() - t)
+            if r == 0 and warmup == 0:  # no warm-up: check round 1
+                outputs[v] = out
+            out = None
+        if r == 0 and warmup == 0:
+            res['checks'] = case.checks(outputs)
+            outputs = {}
     for v in fns:
         res['variants'].setdefault(v, {}).update(
             _summary(times[v], case.items_per_call))
@@ -264,7 +276,8 @@ def _table(results: Dict[str, Any]) -> str:
                 f'{mem:.0f}' if mem is not None else '-',
                 f"{d['mem_ratio']:.2f}" if d.get('mem_ratio') else '-'))
         for v, why in res.get('skipped', {}).items():
-            rows.append((name, v, 'skipped', why[:70], '', '', '', ''))
+            rows.append((name, v, 'skipped', why[:40] + '...', '', '', '',
+                         ''))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
     lines = []
     for i, r in enumerate(rows):
@@ -348,7 +361,8 @@ def parse_args(argv=None):
                    help='skip the memory workers')
     p.add_argument('--demo-checkpoint', default=None,
                    help='trained demo_r18 checkpoint for amp_agreement '
-                   '(default: newest under work_dirs/demo_s1)')
+                   '(default: newest under work_dirs/demo/stage1 or '
+                   'work_dirs/demo_s1)')
     p.add_argument('--timeout', type=int, default=1800,
                    help='seconds per worker process')
     p.add_argument('--_worker', help=argparse.SUPPRESS)
@@ -377,8 +391,15 @@ def main(argv=None) -> int:
     names = args.only or [c.name for c in CASES]
     t_start = time.time()
     results: Dict[str, Any] = dict(meta=_meta(args), cases={})
+    threads = args.threads
+    if args.quick and threads is None:
+        # toy sizes: one thread avoids OpenMP oversubscription stalls on a
+        # shared machine (they can make tiny ops 40x slower)
+        threads = 1
+    results['meta']['worker_threads'] = threads or results['meta'][
+        'torch_threads']
     base_spec = dict(quick=args.quick, device=args.device,
-                     rounds=args.rounds, threads=args.threads,
+                     rounds=args.rounds, threads=threads,
                      demo_checkpoint=args.demo_checkpoint)
     if args.quick:
         spec = dict(base_spec, cases=names, mode='time',
@@ -392,7 +413,7 @@ def main(argv=None) -> int:
             cls = CASE_BY_NAME[name]
             mem = {}
             if cls.memory and not args.no_memory:
-                for v in cls.variants:
+                for v in cls.runnable_variants(args.device):
                     print(f'[bench] {name}/{v}: memory', flush=True)
                     r = _spawn(dict(base_spec, cases=[name], mode='mem',
                                     variant=v), mem=True,
@@ -428,8 +449,8 @@ def main(argv=None) -> int:
         print(extras)
     m = results['meta']
     print(f"\nload average at start {m['load_at_start']}, at end "
-          f"{m['load_at_end']}; {m['cpu_count']} CPUs, torch threads "
-          f"{m['torch_threads']}; total {m['duration_s']} s")
+          f"{m['load_at_end']}; {m['cpu_count']} CPUs, worker threads "
+          f"{m['worker_threads']}; total {m['duration_s']} s")
     os.makedirs(osp.dirname(osp.abspath(args.json)), exist_ok=True)
     tmp = args.json + '.tmp'
     with open(tmp, 'w') as f:

@@ -13,6 +13,12 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+try:
+    from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
+                                      dataset_items_from_args)
+except ImportError as e:  # one line, e.g. an incompatible mmcv
+    sys.exit(f'error: {e}')
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -20,11 +26,6 @@ def parse_args(argv=None):
     p.add_argument('cam_dir', help='IS-CAM directory from tools/make_cam.py')
     p.add_argument('--out-dir', required=True)
     p.add_argument('--mode', choices=['cam2ir', 'label'], default='cam2ir')
-    p.add_argument('--split', default=None,
-                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
-                   'default: the config\'s test dataset as it is')
-    p.add_argument('--ann-file')
-    p.add_argument('--data-root')
     p.add_argument('--num-workers', type=int, default=1,
                    help='CRF processes per rank')
     p.add_argument('--bg-scale', type=float, default=0.5,
@@ -33,15 +34,14 @@ def parse_args(argv=None):
                    help='record failures in <out-dir>/failed.json, go on')
     p.add_argument('--allow-reference-format', action='store_true',
                    help='read reference .npy dicts (unpickles; trusted only)')
-    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(p)
+    add_dataset_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.cam import dataset_items, split_dataset_cfg
     from mmseg_sipe.pseudo_labels import make_crf_labels
     from mmseg_sipe.utils.config import load_config
     from mmseg_sipe.utils.dist import finish_launch
@@ -49,10 +49,7 @@ def main(argv=None):
 
     cfg = load_config(args.config)
     init_dist_for_tool(args.launcher)
-    ds_cfg = split_dataset_cfg(cfg, args.split, args.ann_file)
-    if args.data_root:
-        ds_cfg['data_root'] = args.data_root
-    items = dataset_items(ds_cfg)
+    items = dataset_items_from_args(cfg, args)
     params = dict(bg_scale=args.bg_scale) if args.mode == 'cam2ir' else {}
     summary = make_crf_labels(items, args.cam_dir, args.out_dir, args.mode,
                               args.num_workers, args.skip_bad,

@@ -8,37 +8,34 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+try:
+    from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
+                                      dataset_items_from_args)
+except ImportError as e:  # one line, e.g. an incompatible mmcv
+    sys.exit(f'error: {e}')
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', help='stage-one config (dataset definition)')
     p.add_argument('label_dir', help='directory of <name>.png labels')
-    p.add_argument('--split', default=None,
-                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
-                   'default: the config\'s test dataset as it is')
-    p.add_argument('--ann-file')
-    p.add_argument('--data-root')
     p.add_argument('--uncertain-as', type=int, default=None,
                    help='count predicted 255 as this class (0 = the SIPE '
                    '"+dCRF" protocol); default: ignore those pixels')
     p.add_argument('--out', help='JSON output path')
+    add_dataset_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.cam import dataset_items, split_dataset_cfg
     from mmseg_sipe.evaluation import (evaluate_label_dir, format_table,
                                        write_json)
     from mmseg_sipe.utils.config import load_config
 
     cfg = load_config(args.config)
-    ds_cfg = split_dataset_cfg(cfg, args.split, args.ann_file)
-    ds_cfg['with_seg_map'] = True
-    if args.data_root:
-        ds_cfg['data_root'] = args.data_root
-    items = dataset_items(ds_cfg)
+    items = dataset_items_from_args(cfg, args, with_seg_map=True)
     num_classes = cfg.model.head.num_classes + 1
     res = evaluate_label_dir(items, args.label_dir, num_classes,
                              uncertain_as=args.uncertain_as)

@@ -13,6 +13,12 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+try:
+    from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
+                                      dataset_items_from_args)
+except ImportError as e:  # one line, e.g. an incompatible mmcv
+    sys.exit(f'error: {e}')
+
 from mmengine.config import DictAction  # noqa: E402
 
 
@@ -21,14 +27,6 @@ def parse_args(argv=None):
     p.add_argument('config', help='stage-one config')
     p.add_argument('checkpoint', help='stage-one checkpoint')
     p.add_argument('--out-dir', required=True, help='output directory')
-    p.add_argument('--split', default=None,
-                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt)'
-                   ', e.g. train_aug for pseudo labels; default: the '
-                   'config\'s test dataset as it is (VOC train / COCO '
-                   'train2014)')
-    p.add_argument('--ann-file', help='annotation/split file overriding '
-                   '--split (e.g. a COCO instances JSON)')
-    p.add_argument('--data-root', help='override the dataset root')
     p.add_argument('--scales', type=float, nargs='+',
                    default=[1.0, 0.5, 1.5, 2.0])
     p.add_argument('--dtype', choices=['float16', 'float32'],
@@ -45,16 +43,15 @@ def parse_args(argv=None):
                    'and go on (default: stop with an error naming the file)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings (key=value)')
-    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(p)
+    add_dataset_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.cam import (dataset_items, load_classifier, make_cams,
-                                split_dataset_cfg)
+    from mmseg_sipe.cam import load_classifier, make_cams
     from mmseg_sipe.utils.checkpoint import trust_checkpoints
     from mmseg_sipe.utils.config import load_config
     from mmseg_sipe.utils.dist import finish_launch
@@ -62,10 +59,7 @@ def main(argv=None):
 
     cfg = load_config(args.config, args.cfg_options)
     device = init_dist_for_tool(args.launcher)
-    ds_cfg = split_dataset_cfg(cfg, args.split, args.ann_file)
-    if args.data_root:
-        ds_cfg['data_root'] = args.data_root
-    items = dataset_items(ds_cfg)
+    items = dataset_items_from_args(cfg, args)
     trust_checkpoints([args.checkpoint])
     model = load_classifier(cfg, args.checkpoint, device)
     summary = make_cams(

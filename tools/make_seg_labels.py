@@ -12,6 +12,12 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+try:
+    from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
+                                      dataset_items_from_args)
+except ImportError as e:  # one line, e.g. an incompatible mmcv
+    sys.exit(f'error: {e}')
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -22,11 +28,6 @@ def parse_args(argv=None):
     p.add_argument('--stage1-config', help='config whose dataset lists the '
                    'images (default: the IRN config\'s stage1_config or '
                    'the IRN dataset)')
-    p.add_argument('--split', default=None,
-                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
-                   'default: the config\'s test dataset as it is')
-    p.add_argument('--ann-file')
-    p.add_argument('--data-root')
     p.add_argument('--beta', type=float, default=10.0)
     p.add_argument('--exp-times', type=int, default=8)
     p.add_argument('--radius', type=int, default=5)
@@ -34,15 +35,14 @@ def parse_args(argv=None):
     p.add_argument('--num-workers', type=int, default=1)
     p.add_argument('--skip-bad', action='store_true')
     p.add_argument('--allow-reference-format', action='store_true')
-    p.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    p.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    add_launcher_args(p)
+    add_dataset_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.cam import dataset_items, split_dataset_cfg
     from mmseg_sipe.pseudo_labels.seg_labels import load_irn, make_seg_labels
     from mmseg_sipe.utils.checkpoint import trust_checkpoints
     from mmseg_sipe.utils.config import load_config
@@ -53,10 +53,7 @@ def main(argv=None):
     device = init_dist_for_tool(args.launcher)
     list_cfg = load_config(args.stage1_config or cfg.get(
         'stage1_config', args.config))
-    ds_cfg = split_dataset_cfg(list_cfg, args.split, args.ann_file)
-    if args.data_root:
-        ds_cfg['data_root'] = args.data_root
-    items = dataset_items(ds_cfg)
+    items = dataset_items_from_args(list_cfg, args)
     trust_checkpoints([args.checkpoint])
     model = load_irn(cfg, args.checkpoint, device)
     summary = make_seg_labels(model, items, args.cam_dir, args.out_dir,

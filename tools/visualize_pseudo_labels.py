@@ -13,15 +13,16 @@ import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
+try:
+    from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
+                                      dataset_items_from_args)
+except ImportError as e:  # one line, e.g. an incompatible mmcv
+    sys.exit(f'error: {e}')
+
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument('config', help='stage-one config (dataset definition)')
-    p.add_argument('--split', default=None,
-                   help='VOC-layout split (ImageSets/Segmentation/<split>.txt); '
-                   'default: the config\'s test dataset as it is')
-    p.add_argument('--ann-file')
-    p.add_argument('--data-root')
     p.add_argument('--names', nargs='+', help='image names (default: first)')
     p.add_argument('--num', type=int, default=4)
     p.add_argument('--cam-dir')
@@ -29,14 +30,14 @@ def parse_args(argv=None):
     p.add_argument('--crf-dir')
     p.add_argument('--pseudo-dir')
     p.add_argument('--out', required=True)
+    add_dataset_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
     import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.cam import (cam_path, dataset_items, load_cam, read_rgb,
-                                split_dataset_cfg)
+    from mmseg_sipe.cam import cam_path, load_cam, read_rgb
     from mmseg_sipe.evaluation import read_label_png
     from mmseg_sipe.utils.config import load_config
     from mmseg_sipe.visualization import (cam_overlay, colorize_label,
@@ -44,10 +45,7 @@ def main(argv=None):
                                           save_sheet)
 
     cfg = load_config(args.config)
-    ds_cfg = split_dataset_cfg(cfg, args.split, args.ann_file)
-    if args.data_root:
-        ds_cfg['data_root'] = args.data_root
-    items = dataset_items(ds_cfg)
+    items = dataset_items_from_args(cfg, args)
     by_name = {it['name']: it for it in items}
     if args.names:
         missing = [n for n in args.names if n not in by_name]

@@ -5,7 +5,7 @@
 data_root = 'data/demo'
 stage1_config = 'configs/sipe/demo_r18.py'
 irn_config = 'configs/sipe/irn_demo.py'
-stage2_config = 'configs/sipe/deeplabv2_r18-d8_1xb8-300i_demo-pseudo-160x160.py'
+stage2_config = 'configs/sipe/deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py'
 use_irn = True  # VOC route; COCO uses the CRF labels as pseudo labels
 cam = dict(
     split='train_aug',  # pseudo labels for every training image

@@ -151,15 +151,24 @@ def scale_is_cam(model, batch: Tensor, label_mask: Tensor,
         batch = batch.contiguous(memory_format=torch.channels_last)
     with autocast_context(batch.device, amp):
         out = model.forward_features(batch)
-    cam = flip_fuse(out['cam'].float())[None]
-    hie = flip_fuse(out['hie'].float())[None]
-    x4 = flip_fuse(out['feats'][-1].float())[None] \
-        if seed_feature == 'x4' else None
-    del out  # free the backbone stages before the seed step
-    labels = label_mask[:, 1:, 0, 0]
-    res = model.compute_is_cam(
-        cam, hie, x4, label_mask, labels, seed_feature, mask_cam=False)
-    return res['is_cam'][0].float(), cam[0].clamp(min=0)
+    with _no_autocast(batch.device, amp):  # the SIPE math stays float32
+        cam = flip_fuse(out['cam'].float())[None]
+        hie = flip_fuse(out['hie'].float())[None]
+        x4 = flip_fuse(out['feats'][-1].float())[None] \
+            if seed_feature == 'x4' else None
+        del out  # free the backbone stages before the seed step
+        labels = label_mask[:, 1:, 0, 0]
+        res = model.compute_is_cam(
+            cam, hie, x4, label_mask, labels, seed_feature, mask_cam=False)
+        return res['is_cam'][0].float(), cam[0].clamp(min=0)
+
+
+def _no_autocast(device: torch.device, amp: Optional[str]):
+    """Autocast switched off (only needed when ``amp`` is on)."""
+    if not amp:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=torch.device(device).type,
+                          enabled=False)
 
 
 @torch.no_grad()
@@ -210,14 +219,20 @@ def multiscale_is_cam(model,
     idx = torch.from_numpy(keys).to(device)
     per_scale: List[Tensor] = []
     per_scale_cam: List[Tensor] = []
-    for s in scales:
-        batch = flip_pair(rescale_bicubic(img, s), device, channels_last)
-        is_cam, cam = scale_is_cam(model, batch, label_mask, seed_feature,
-                                   amp, channels_last)
-        # keep only the image's classes: the fusion is per channel
-        per_scale.append(is_cam[idx])
-        if return_cam:
-            per_scale_cam.append(cam[idx[1:] - 1])
+    # One autocast region around all scales: autocast caches the low
+    # precision copies of the weights for the life of the outermost region,
+    # so they are cast once per image instead of once per scale.  Only the
+    # network runs with autocast on (scale_is_cam switches it off for the
+    # SIPE math; the pre-processing has no autocast-listed ops).
+    with autocast_context(device, amp):
+        for s in scales:
+            batch = flip_pair(rescale_bicubic(img, s), device, channels_last)
+            is_cam, cam = scale_is_cam(model, batch, label_mask,
+                                       seed_feature, amp, channels_last)
+            # keep only the image's classes: the fusion is per channel
+            per_scale.append(is_cam[idx])
+            if return_cam:
+                per_scale_cam.append(cam[idx[1:] - 1])
     fused = fuse_multiscale(per_scale, size=img.shape[:2])
     if not return_cam:
         return keys, fused.cpu().numpy()

@@ -6,10 +6,10 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.config import Config
-from mmengine.runner import load_checkpoint
 from PIL import Image
 
-from mmseg_sipe.registry import DATASETS, MODELS
+from mmseg_sipe.registry import DATASETS
+from ..utils.checkpoint import build_and_load
 from ..utils.sharded import JobSummary, run_sharded
 from .inference import DEFAULT_SCALES, multiscale_is_cam
 from .io import cam_path, save_cam
@@ -66,14 +66,7 @@ def split_dataset_cfg(cfg: Config, split: Optional[str] = None,
 def load_classifier(cfg: Config, checkpoint: str,
                     device: torch.device) -> torch.nn.Module:
     """Build the stage-one model and load ``checkpoint`` (strict)."""
-    model_cfg = copy.deepcopy(cfg.model)
-    model_cfg.get('backbone', {}).pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                    logger='silent')
-    return model.to(device).eval()
+    return build_and_load(cfg.model, checkpoint, device)
 
 
 class _ImageReader(torch.utils.data.Dataset):

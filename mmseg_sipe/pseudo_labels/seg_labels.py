@@ -1,27 +1,17 @@
 """IRN random walk on IS-CAM -> pseudo-label PNGs for a whole split."""
-import copy
 import os.path as osp
 from typing import Dict, Optional, Sequence
 
 import torch
 from mmengine.config import Config
-from mmengine.runner import load_checkpoint
 
+from ..utils.checkpoint import build_and_load
 from ..utils.sharded import JobSummary, run_sharded
 
 
 def load_irn(cfg: Config, checkpoint: str, device: torch.device):
     """Build the IRN model of ``cfg`` and load ``checkpoint`` (strict)."""
-    from mmseg_sipe.registry import MODELS
-    model_cfg = copy.deepcopy(cfg.model)
-    if 'backbone' in model_cfg:
-        model_cfg['backbone'].pop('init_cfg', None)
-    model = MODELS.build(model_cfg)
-    if not osp.isfile(checkpoint):
-        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
-                    logger='silent')
-    return model.to(device).eval()
+    return build_and_load(cfg.model, checkpoint, device)
 
 
 def make_seg_labels(model,

@@ -86,3 +86,24 @@ def trusted_checkpoints(paths: Iterable[Optional[str]]):
         yield
     finally:
         untrust_all()
+
+
+def build_and_load(model_cfg: dict, checkpoint: str, device) -> 'torch.nn.Module':
+    """Build ``model_cfg`` from ``MODELS`` (backbone ``init_cfg`` dropped: the
+    weights come from ``checkpoint``), load ``checkpoint`` with strict key
+    matching and return the model in eval mode on ``device``."""
+    import copy
+    import os.path as osp
+
+    from mmengine.runner import load_checkpoint
+
+    from mmseg_sipe.registry import MODELS
+    cfg = copy.deepcopy(model_cfg)
+    if isinstance(cfg.get('backbone'), dict):
+        cfg['backbone'].pop('init_cfg', None)
+    if not osp.isfile(checkpoint):
+        raise FileNotFoundError(f'checkpoint not found: {checkpoint}')
+    model = MODELS.build(cfg)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True,
+                    logger='silent')
+    return model.to(device).eval()

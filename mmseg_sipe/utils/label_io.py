@@ -8,17 +8,8 @@ from PIL import Image
 
 def voc_palette() -> list:
     """The 256-entry PASCAL VOC colour map as a flat list (768 ints)."""
-    pal = []
-    for i in range(256):
-        r = g = b = 0
-        c = i
-        for j in range(8):
-            r |= ((c >> 0) & 1) << (7 - j)
-            g |= ((c >> 1) & 1) << (7 - j)
-            b |= ((c >> 2) & 1) << (7 - j)
-            c >>= 3
-        pal += [r, g, b]
-    return pal
+    from ..datasets.metainfo import flat_palette
+    return flat_palette(256)
 
 
 _PALETTE = voc_palette()
