@@ -629,8 +629,9 @@ class RandomWalkCase(Case):
             channels=3, edge_stride=4, n_pixels=n,
             naive="mode='dense' (the reference arithmetic: n x n matrix "
             'squared 8 times) at the small size',
-            fast="mode='sparse' (CPU default) at the small size",
-            fast_voc="mode='sparse' at the VOC size",
+            fast="mode='auto' (sparse on CPU, dense on CUDA) at the small "
+            'size',
+            fast_voc="mode='auto' at the VOC size",
             note='dense at the VOC size needs 2 x n^2 float32 = '
             f'{2 * n["voc"] ** 2 * 4 / 2**30:.2f} GiB and 8 products of '
             f'2 n^3 = {16 * n["voc"] ** 3 / 1e12:.1f} TFLOP: too slow to '
@@ -641,7 +642,7 @@ class RandomWalkCase(Case):
         from mmseg_sipe.refine.random_walk import random_walk_labels
         size = 'voc' if variant == 'fast_voc' else 'small'
         cam, edge = self.inputs[size]
-        mode = 'dense' if variant == 'naive' else 'sparse'
+        mode = 'dense' if variant == 'naive' else 'auto'
         keys = np.array([0, 3, 7])
         dev = self.device
         return lambda: random_walk_labels(
@@ -673,15 +674,17 @@ class Stage2Case(Case):
     memory = False
     rounds = 2
     variants = ['naive', 'exact', 'bf16']
-    config = ''
+    config = ''  # glob patterns under the repo root; the first match is used
     quick_config = ''
 
     def setup(self, variants):
         from mmengine.structures import PixelData
         from mmseg.structures import SegDataSample
-        path = self.quick_config if self.quick else self.config
-        if not osp.isfile(osp.join(ROOT, path)):
-            raise Unsupported(f'config {path} not found')
+        pattern = self.quick_config if self.quick else self.config
+        found = sorted(glob.glob(osp.join(ROOT, pattern)))
+        if not found:
+            raise Unsupported(f'no config matches {pattern}')
+        path = osp.relpath(found[0], ROOT)
         self.cfg = _cfg(path)
         crop = 64 if self.quick else 512
         self.cfg.model.data_preprocessor['size'] = (crop, crop)
@@ -732,19 +735,15 @@ class Stage2Case(Case):
 class DeepLabV2Case(Stage2Case):
     name = 'stage2_deeplabv2'
     title = 'stage-two train step DeepLabV2-R101 (OS8), per image'
-    config = 'configs/sipe/deeplabv2_r101-d8_4xb4-20k_voc12aug-pseudo-' \
-        '512x512.py'
-    quick_config = 'configs/sipe/deeplabv2_r18-d8_1xb8-300i_demo-pseudo-' \
-        '160x160.py'
+    config = 'configs/sipe/deeplabv2_r101-d8_*voc12aug-pseudo-512x512.py'
+    quick_config = 'configs/sipe/deeplabv2_r18-d8_*demo*.py'
 
 
 class SegFormerCase(Stage2Case):
     name = 'stage2_segformer'
     title = 'stage-two train step SegFormer MiT-B2, per image'
-    config = 'configs/sipe/segformer_mit-b2_4xb4-20k_voc12aug-pseudo-' \
-        '512x512.py'
-    quick_config = 'configs/sipe/segformer_mit-b0_1xb8-300i_demo-pseudo-' \
-        '160x160.py'
+    config = 'configs/sipe/segformer_mit-b2_*voc12aug-pseudo-512x512.py'
+    quick_config = 'configs/sipe/segformer_mit-b0_*demo*.py'
 
 
 # ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@
 #     pretrained weights can be fetched), so BN is trained and no stage is
 #     frozen (the frozen, pretrained stem of the real config would be random
 #     noise here);
-#   * small images: resize-long 128..256, 128 crop; batch 8; 16 epochs;
+#   * small images: resize-long 128..256, 128 crop; batch 8; 32 epochs;
 #     side channels scaled down with the backbone.
 # Everything else (losses, seeds, prototypes, optimiser quirks, poly lr,
 # clipping, validation protocol) is the reference setting.
@@ -15,7 +15,7 @@ _base_ = ['./voc_r50.py']
 data_root = 'data/demo'
 crop_size = 128
 total_batch_size = 8
-max_epochs = 16
+max_epochs = 32
 
 model = dict(
     data_preprocessor=dict(size=(crop_size, crop_size)),
@@ -53,5 +53,5 @@ param_scheduler = [
         by_epoch=True,
         convert_to_iter_based=True)
 ]
-train_cfg = dict(max_epochs=max_epochs, val_interval=4)
+train_cfg = dict(max_epochs=max_epochs, val_interval=8)
 default_hooks = dict(logger=dict(interval=10))

@@ -85,3 +85,21 @@ def test_demo_inherits_reference_method(repo_root):
                 'bg_from_all_classes', 'loss_cls', 'loss_gsc'):
         assert demo.model[key] == voc.model[key]
     assert demo.optim_wrapper == voc.optim_wrapper
+
+
+def test_backbone_swap_by_child_config(tmp_path, repo_root):
+    """ResNet-101 (or any 4-stage backbone) by a child config."""
+    child = tmp_path / 'r101.py'
+    child.write_text(
+        f"_base_ = ['{repo_root}/configs/sipe/voc_r50.py']\n"
+        "model = dict(backbone=dict(depth=101, init_cfg=dict(\n"
+        "    type='Pretrained', checkpoint='torchvision://resnet101')))\n")
+    cfg = Config.fromfile(str(child))
+    assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet101'
+    model = _model(cfg)
+    assert len(model.backbone.layer3) == 23  # ResNet-101
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        out = model.forward_features(x)
+    assert out['hie'].shape == (1, 768, 4, 4)
+    assert out['cam'].shape == (1, 20, 4, 4)
