@@ -809,9 +809,9 @@ class AmpAgreementCase(Case):
                 ('r18_fitted', r18, None, 'demo', (191, 255), DEFAULT_SCALES,
                  6, True),
                 ('r18_fitted_synthetic', r18, None, 'synthetic', (96, 128),
-                 DEFAULT_SCALES, 6, True),
+                 DEFAULT_SCALES, 4, True),
                 ('r18_random_all20', r18, None, 'demo_all20', (191, 255),
-                 DEFAULT_SCALES, 6, False),
+                 DEFAULT_SCALES, 4, False),
             ]
             ckpt = self.demo_checkpoint or find_demo_checkpoint()
             if ckpt:

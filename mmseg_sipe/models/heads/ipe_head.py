@@ -28,6 +28,8 @@ class IPEHead(BaseModule):
         num_classes (int): number of foreground classes K (VOC 20, COCO 80).
         detach_side_inputs (bool): feed detached backbone features to the side
             convs, so side gradients never reach the backbone (reference).
+        init_cfg (dict, optional): ``None`` keeps PyTorch's default conv
+            initialisation, as the reference ``nn.Conv2d`` layers.
     """
 
     def __init__(self,
@@ -35,9 +37,7 @@ class IPEHead(BaseModule):
                  side_channels: Sequence[int] = (128, 128, 256, 256),
                  num_classes: int = 20,
                  detach_side_inputs: bool = True,
-                 init_cfg=dict(type='Kaiming', layer='Conv2d', a=0,
-                               mode='fan_in', nonlinearity='leaky_relu',
-                               distribution='uniform')):
+                 init_cfg=None):
         super().__init__(init_cfg=init_cfg)
         if len(in_channels) != len(side_channels):
             raise ValueError('in_channels and side_channels must have the '
