@@ -822,7 +822,12 @@ class AmpAgreementCase(Case):
         for tag, cfgp, ckpt, kind, (h, w), scales, n, fit in setups:
             model = build_model(_cfg(cfgp)).eval().to(dev)
             if ckpt:
-                _load_state(model, ckpt)
+                try:
+                    _load_state(model, ckpt)
+                except Exception as e:  # noqa: BLE001  (e.g. a training run
+                    # replaced the file while we read it)
+                    res[tag] = f'cannot load {ckpt}: {type(e).__name__}: {e}'
+                    continue
             per = {a: [] for a in amps}
             nonzero = []
             for i in range(n):

@@ -257,11 +257,15 @@ def _finish_case(case_cls, res: Dict[str, Any]) -> Dict[str, Any]:
 
 def _table(results: Dict[str, Any]) -> str:
     head = ('case', 'variant', 'median/img', 'min-max', 'img/s', 'speed-up',
-            'peak MB', 'mem ratio')
+            'peak MB', 'mem ratio', 'load')
     rows = [head]
     for name, res in results['cases'].items():
+        load = '-'
+        if res.get('load_before') and res.get('load_after'):
+            load = f"{res['load_before'][0]:.1f}/{res['load_after'][0]:.1f}"
         if res.get('error'):
-            rows.append((name, 'ERROR', res['error'][:60], '', '', '', '', ''))
+            rows.append((name, 'ERROR', res['error'][:40], '', '', '', '', '',
+                         load))
             continue
         if 'results' in res:  # not timed
             continue
@@ -274,10 +278,11 @@ def _table(results: Dict[str, Any]) -> str:
                 f"{d['images_per_s']:.3g}" if d.get('images_per_s') else '-',
                 f"{d['speedup']:.2f}x" if d.get('speedup') else '-',
                 f'{mem:.0f}' if mem is not None else '-',
-                f"{d['mem_ratio']:.2f}" if d.get('mem_ratio') else '-'))
+                f"{d['mem_ratio']:.2f}" if d.get('mem_ratio') else '-', load))
+            load = ''
         for v, why in res.get('skipped', {}).items():
-            rows.append((name, v, 'skipped', why[:40] + '...', '', '', '',
-                         ''))
+            rows.append((name, v, 'skipped', why[:30] + '...', '', '', '',
+                         '', ''))
     widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
     lines = []
     for i, r in enumerate(rows):
@@ -441,6 +446,9 @@ def main(argv=None) -> int:
 
     print()
     print(_table(results))
+    print('(per image; speed-up = baseline median / variant median from the '
+          'same worker; peak MB = extra resident memory at the call\'s peak;'
+          ' load = 1-min load average before/after the timing worker)')
     print()
     print(_targets_text(results))
     extras = _extras_text(results)
