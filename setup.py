@@ -94,8 +94,8 @@ if __name__ == '__main__':
         extras_require={
             'all': parse_requirements('requirements/runtime.txt') +
             parse_requirements('requirements/tests.txt') +
-            parse_requirements('requirements/optional.txt'),
+            parse_requirements('requirements/mmpretrain.txt'),
             'tests': parse_requirements('requirements/tests.txt'),
-            'optional': parse_requirements('requirements/optional.txt'),
+            'mmpretrain': parse_requirements('requirements/mmpretrain.txt'),
         },
         zip_safe=False)

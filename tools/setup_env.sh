@@ -12,6 +12,9 @@
 #                    with PIP_INDEX_URL pointing at the CUDA wheels.
 #   SIPE_PYTHON      python used to create the venv (default: python3)
 #   MAX_JOBS         parallel compile jobs for the mmcv ops build (default 2)
+#   SIPE_WITH_MMPRETRAIN  1 (default): also install mmpretrain + torchvision
+#                    (backbones from mmpretrain by config; the tests use
+#                    them); 0: leave them out (their tests are then skipped)
 #
 # Why each step exists is in docs/get_started.md ("What the set-up does").
 set -euo pipefail
@@ -24,8 +27,10 @@ CONSTRAINTS="$ROOT/requirements/constraints.txt"
 export MAX_JOBS="${MAX_JOBS:-2}"
 
 # The stamp records every input of the install; if it matches, nothing to do.
-STAMP_KEY="$( (cat "$CONSTRAINTS" "$ROOT/requirements/"*.txt "$ROOT/setup.py"; \
-  echo "$TORCH_SPEC") | sha256sum | cut -c1-16)"
+WITH_MMPRETRAIN="${SIPE_WITH_MMPRETRAIN:-1}"
+TV_HOOK="$ROOT/tools/env/_sipe_tv_cpu_hook.py"
+STAMP_KEY="$( (cat "$CONSTRAINTS" "$ROOT/requirements/"*.txt "$ROOT/setup.py" \
+  "$TV_HOOK"; echo "$TORCH_SPEC $WITH_MMPRETRAIN") | sha256sum | cut -c1-16)"
 STAMP="$VENV/.sipe-env-$STAMP_KEY"
 if [[ -f "$STAMP" ]]; then
   echo "[setup_env] environment up to date: $VENV"
@@ -69,7 +74,30 @@ fi
 step "mmsegmentation, ftfy, regex, pydensecrf2, test tools"
 "${PIP[@]}" -c "$CONSTRAINTS" -r "$ROOT/requirements/runtime.txt" -r "$ROOT/requirements/tests.txt"
 
-# 5. this package, editable, without touching the pinned dependencies.
+# 5. mmpretrain backbones (optional, on by default).  mmpretrain imports
+#    torchvision at module level; the only torchvision wheel for torch 2.13 on
+#    PyPI is a CUDA build, which installs next to the CPU torch but cannot
+#    load its C++ ops there (`import torchvision` -> RuntimeError: operator
+#    torchvision::nms does not exist -- which also breaks mmengine's Runner,
+#    whose collect_env imports torchvision).  On a CPU torch a start-up hook
+#    (tools/env/_sipe_tv_cpu_hook.py + a .pth line) defines the two missing
+#    op schemas on the first `import torchvision`; it does not import torch
+#    at start-up and does nothing where torchvision's own ops load.
+SP="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
+rm -f "$SP/_sipe_tv_cpu_hook.py" "$SP/_sipe_tv_cpu_hook.pth"
+if [[ "$WITH_MMPRETRAIN" == "1" ]]; then
+  step "mmpretrain + torchvision"
+  "${PIP[@]}" -c "$CONSTRAINTS" -r "$ROOT/requirements/mmpretrain.txt"
+  if "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.version.cuda is not None)"; then
+    step "torchvision start-up hook (CPU torch + CUDA torchvision wheel)"
+    cp "$TV_HOOK" "$SP/_sipe_tv_cpu_hook.py"
+    echo "import _sipe_tv_cpu_hook" > "$SP/_sipe_tv_cpu_hook.pth"
+  fi
+  "$VENV/bin/python" -c "import torchvision.transforms, mmpretrain.models" \
+    || { echo "[setup_env] error: torchvision/mmpretrain do not import" >&2; exit 1; }
+fi
+
+# 6. this package, editable, without touching the pinned dependencies.
 step "mmseg_sipe (editable)"
 "${PIP[@]}" --no-deps --no-build-isolation -e "$ROOT"
 

@@ -171,7 +171,7 @@ def _no_autocast(device: torch.device, amp: Optional[str]):
                           enabled=False)
 
 
-@torch.no_grad()
+@torch.inference_mode()
 def multiscale_is_cam(model,
                       img: np.ndarray,
                       img_labels: np.ndarray,
@@ -204,6 +204,9 @@ def multiscale_is_cam(model,
     Returns:
         ``(keys [K_img+1], is_cam [K_img+1, H, W])`` float32, ``keys[0] == 0``;
         plus ``cam [K_img+1, H, W]`` if ``return_cam``.
+
+    Runs under ``torch.inference_mode`` (no autograd bookkeeping; only numpy
+    arrays leave the function).
     """
     device = torch.device(device) if device is not None else next(
         model.parameters()).device

@@ -234,5 +234,7 @@ def test_benchmark_quick_run_writes_json(tmp_path):
         assert mem['peak_mb'] >= 0 and mem['method']
     assert isc['checks']['exact']['max_abs_diff_vs_naive'] <= 1e-4
     assert 'fp16' in isc['variants'] or 'fp16' in isc['skipped']
-    assert 'train_step' in cases and 'loss_cls' in cases['train_step'][
-        'checks']['naive']
+    assert 'loss_cls' in cases['train_step']['checks']['naive']
+    rw = cases['random_walk']
+    assert rw['derived']['naive_voc_extrapolated_s'] > 0
+    assert rw['checks']['fast']['label_agreement_vs_dense'] > 0.9

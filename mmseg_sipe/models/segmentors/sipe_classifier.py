@@ -134,8 +134,24 @@ class SIPEClassifier(BaseSegmentor):
         return torch.stack(masks).to(inputs.dtype)
 
     def extract_feat(self, inputs: Tensor) -> List[Tensor]:
-        """Backbone stages ``[x1, x2, x3, x4]``."""
-        return list(self.backbone(inputs))
+        """Backbone stages ``[x1, x2, x3, x4]``.
+
+        SIPE works on x3's grid (stride 16): the CAM comes from x4 and the
+        seeds compare x4 features with each other at the same pixels.  The
+        reference ResNet-50 keeps x4 at stride 16 (last stage stride 1).  A
+        backbone whose last stage is coarser (output stride 32, e.g.
+        mmpretrain ConvNeXt/Swin, which cannot dilate) gets x4 upsampled
+        bilinearly to x3's grid here; with the reference backbone this is a
+        no-op.
+        """
+        feats = list(self.backbone(inputs))
+        if len(feats) >= 3 and feats[-1].shape[-2:] != feats[2].shape[-2:]:
+            feats[-1] = F.interpolate(
+                feats[-1],
+                size=feats[2].shape[-2:],
+                mode='bilinear',
+                align_corners=False)
+        return feats
 
     def forward_features(self, inputs: Tensor) -> Dict[str, Tensor]:
         """``dict(feats=[x1..x4], cam=[N,K,h,w], hie=[N,C_hie,h,w])``."""
