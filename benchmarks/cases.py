@@ -191,41 +191,18 @@ def amp_supported(amp: str, device: str = 'cpu') -> Optional[str]:
 # ---------------------------------------------------------------------------
 # optimiser wrapper with CPU autocast (what AmpOptimWrapper does on GPU)
 # ---------------------------------------------------------------------------
-_BF16_WRAPPER = 'BenchBF16OptimWrapper'
-
-
-def _register_bf16_wrapper() -> None:
-    from mmengine.optim import OptimWrapper
-    from mmengine.registry import OPTIM_WRAPPERS
-    if _BF16_WRAPPER in OPTIM_WRAPPERS.module_dict:
-        return
-
-    class BenchBF16OptimWrapper(OptimWrapper):
-        """``OptimWrapper`` whose ``optim_context`` is a bf16 autocast region
-        (forward + data preprocessing, as ``AmpOptimWrapper``'s); bf16 needs
-        no loss scaling.  mmengine 0.10.7's ``AmpOptimWrapper`` refuses to
-        be built without a GPU, hence this stand-in."""
-
-        @contextlib.contextmanager
-        def optim_context(self, model):
-            with super().optim_context(model):
-                dev = next(model.parameters()).device.type
-                with torch.autocast(device_type=dev, dtype=torch.bfloat16):
-                    yield
-
-    BenchBF16OptimWrapper.__name__ = _BF16_WRAPPER
-    OPTIM_WRAPPERS.register_module(
-        name=_BF16_WRAPPER, module=BenchBF16OptimWrapper)
-
-
 def build_wrapper(model, optim_cfg, bf16: bool):
+    """The config's optimiser wrapper; with ``bf16`` the one
+    ``tools/train.py --amp`` uses on CPU (``AutocastOptimWrapper``: bf16
+    autocast around preprocessing + forward, no loss scaling)."""
+    import mmseg_sipe  # noqa: F401  (registers AutocastOptimWrapper)
     from mmengine.optim import build_optim_wrapper
     cfg = copy.deepcopy(optim_cfg)
-    cfg['type'] = _BF16_WRAPPER if bf16 else 'OptimWrapper'
-    if bf16:
-        _register_bf16_wrapper()
     for k in ('loss_scale', 'dtype'):
         cfg.pop(k, None)
+    cfg['type'] = 'OptimWrapper'
+    if bf16:
+        cfg.update(type='AutocastOptimWrapper', dtype='bfloat16')
     return build_optim_wrapper(model, cfg)
 
 
@@ -325,6 +302,9 @@ class IsCamCase(Case):
         self.model = build_model(cfg).eval().to(self.device)
         self.img, label, self.labels = demo_image(h, w, seed=1)
         fit_class_mean_head(self.model, self.img, label)
+        # what make_cam runs by default: BatchNorms folded into the convs
+        from mmseg_sipe.cam.inference import fold_batchnorm
+        self.fast_model = fold_batchnorm(self.model)
         self.scales = scales
         self.params = dict(
             model='ResNet-18 demo' if self.quick else 'ResNet-50 OS16 (VOC)',
@@ -337,9 +317,11 @@ class IsCamCase(Case):
         from mmseg_sipe.cam.inference import multiscale_is_cam
 
         from benchmarks.naive_sipe import naive_multiscale_is_cam
-        m, img, lab, sc = self.model, self.img, self.labels, self.scales
+        img, lab, sc = self.img, self.labels, self.scales
         if variant == 'naive':
+            m = self.model
             return lambda: naive_multiscale_is_cam(m, img, lab, sc)
+        m = self.fast_model
         if variant == 'exact':
             return lambda: multiscale_is_cam(m, img, lab, sc)
         if variant in ('bf16', 'fp16'):
@@ -435,9 +417,9 @@ class TrainStepCase(Case):
             init='random', crop=crop, batch=batch,
             optimizer='config optim_wrapper (SGD, clip 1.0, head x10)',
             exact='channels-last weights (model.to(channels_last))',
-            bf16='channels-last + torch.autocast(bf16) around preprocessing '
-            'and forward (AmpOptimWrapper.optim_context), backward/step '
-            'outside')
+            bf16='channels-last + AutocastOptimWrapper(bfloat16) (what '
+            'tools/train.py --amp uses on CPU): autocast around preprocessing '
+            'and forward, backward/step outside')
 
     def make(self, variant):
         from benchmarks.naive_sipe import naive_train_losses
@@ -856,8 +838,94 @@ class AmpAgreementCase(Case):
         return res
 
 
+class AmpMiouCase(Case):
+    """Demo CAM / IS-CAM mIoU with ``--amp`` vs float32 (not timed).
+
+    Runs the real step-2 job (:func:`mmseg_sipe.cam.make_cams`, the code
+    behind ``tools/make_cam.py``) on the demo dataset's ``train`` split
+    (60 images with ground truth) with the demo model trained by
+    ``bash tools/run_demo.sh``, once in float32 and once per mixed-precision
+    mode, and evaluates both maps as the demo pipeline does: IS-CAM by argmax
+    over its channels (background included), the plain CAM by the best
+    constant background threshold.  Needs a trained demo checkpoint
+    (``--demo-checkpoint`` or the newest under ``work_dirs/demo*``); the
+    dataset is ``data/demo`` or, if missing, generated into a temp dir.
+    """
+    name = 'amp_miou'
+    title = 'demo CAM / IS-CAM mIoU, mixed precision vs float32'
+    variants = []
+    timed = False
+    targets = [
+        ('bf16 demo IS-CAM mIoU within 0.5 of fp32', 'bf16',
+         'check:abs_is_cam_miou_diff', ('<=', 0.5)),
+        ('bf16 demo CAM mIoU within 0.5 of fp32', 'bf16',
+         'check:abs_cam_miou_diff', ('<=', 0.5)),
+    ]
+
+    def __init__(self, quick, demo_checkpoint=None, device='cpu'):
+        super().__init__(quick, device)
+        self.demo_checkpoint = demo_checkpoint
+        self.check_values: Dict[str, Dict[str, float]] = {}
+
+    def run(self) -> Dict[str, Any]:
+        from mmseg_sipe.cam import dataset_items, make_cams, split_dataset_cfg
+        from mmseg_sipe.datasets.demo import generate_demo_dataset
+        from mmseg_sipe.evaluation.eval_maps import evaluate_cams
+        ckpt = self.demo_checkpoint or find_demo_checkpoint()
+        if not ckpt:
+            return dict(skipped='no trained demo checkpoint: run '
+                        'bash tools/run_demo.sh (or pass --demo-checkpoint)')
+        dev = self.device
+        amps = [a for a in ('bf16', 'fp16') if amp_supported(a, dev) is None]
+        tmp = tempfile.mkdtemp(prefix='sipe_amp_miou_')
+        try:
+            data_root = osp.join(ROOT, 'data', 'demo')
+            if not osp.isdir(osp.join(data_root, 'JPEGImages')):
+                data_root = osp.join(tmp, 'demo')
+                generate_demo_dataset(data_root)
+            cfg = _cfg('configs/sipe/demo_r18.py')
+            cfg.test_dataloader.dataset.data_root = data_root
+            items = dataset_items(split_dataset_cfg(cfg, 'train'))
+            if self.quick:
+                items = items[:6]
+            model = build_model(cfg).eval().to(dev)
+            _load_state(model, ckpt)
+            k = cfg.model.head.num_classes + 1
+            res: Dict[str, Any] = dict(
+                checkpoint=ckpt, data_root=data_root, split='train',
+                images=len(items), scales=[1.0, 0.5, 1.5, 2.0])
+            for amp in [None] + amps:
+                tag = amp or 'fp32'
+                is_dir, cam_dir = osp.join(tmp, tag), osp.join(tmp, tag + '_c')
+                t0 = time.perf_counter()
+                with open(os.devnull, 'w') as devnull, \
+                        contextlib.redirect_stdout(devnull):
+                    make_cams(model, items, is_dir, amp=amp, num_workers=0,
+                              cam_out_dir=cam_dir)
+                    iscam = evaluate_cams(items, is_dir, k, progress=False)
+                    cam = evaluate_cams(items, cam_dir, k,
+                                        modes=('threshold', ),
+                                        progress=False)
+                res[tag] = dict(
+                    is_cam_miou=iscam['argmax']['mIoU'],
+                    cam_miou=cam['threshold']['mIoU'],
+                    cam_best_threshold=cam['threshold']['best_threshold'],
+                    seconds=round(time.perf_counter() - t0, 1))
+            for amp in amps:
+                d = {
+                    f'{m}_diff': res[amp][m] - res['fp32'][m]
+                    for m in ('is_cam_miou', 'cam_miou')
+                }
+                res[amp].update(d)
+                self.check_values[amp] = {
+                    f'abs_{m}': abs(v) for m, v in d.items()}
+            return res
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 CASES = [
     IsCamCase, TrainStepCase, CrfCase, RandomWalkCase, DeepLabV2Case,
-    SegFormerCase, AmpAgreementCase
+    SegFormerCase, AmpAgreementCase, AmpMiouCase
 ]
 CASE_BY_NAME = {c.name: c for c in CASES}

@@ -159,6 +159,7 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
                 case = cls(spec['quick'], spec.get('demo_checkpoint'),
                            spec.get('device', 'cpu'))
                 r = dict(results=case.run())
+                r['checks'] = getattr(case, 'check_values', {})
         except Exception as e:  # noqa: BLE001  (reported, run goes on)
             r = dict(error=f'{type(e).__name__}: {e}',
                      traceback=traceback.format_exc()[-4000:])

@@ -34,6 +34,9 @@ def parse_args(argv=None):
     p.add_argument('--amp', choices=['bf16', 'fp16'],
                    help='mixed-precision network forward (seed/prototype math '
                    'stays fp32)')
+    p.add_argument('--no-fold-bn', action='store_true',
+                   help='keep BatchNorm layers separate (default: fold them '
+                   'into the convolutions; same maps to float rounding)')
     p.add_argument('--cam-out-dir', help='also write the plain multi-scale '
                    'CAM (for CAM-vs-IS-CAM evaluation)')
     p.add_argument('--num-workers', type=int, default=2,
@@ -65,7 +68,7 @@ def main(argv=None):
     summary = make_cams(
         model, items, args.out_dir, scales=args.scales, dtype=args.dtype,
         amp=args.amp, num_workers=args.num_workers, skip_bad=args.skip_bad,
-        cam_out_dir=args.cam_out_dir)
+        cam_out_dir=args.cam_out_dir, fold_bn=not args.no_fold_bn)
     rank, _ = dist_info()
     if rank == 0:
         print(summary.line('make_cam') + f' -> {args.out_dir}')

@@ -39,9 +39,13 @@ def parse_args(argv=None):
         'given checkpoint path')
     parser.add_argument(
         '--amp',
-        action='store_true',
-        default=False,
-        help='enable automatic-mixed-precision training (bf16 on CPU)')
+        nargs='?',
+        const='auto',
+        choices=['auto', 'bf16', 'fp16'],
+        default=None,
+        help='mixed-precision training: `--amp` alone picks fp16 (with loss '
+        'scaling) on CUDA and bf16 on CPU; `--amp bf16` / `--amp fp16` '
+        'choose. Put it after the config.')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -70,20 +74,7 @@ def build_cfg(args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        optim_wrapper = cfg.optim_wrapper.type
-        if optim_wrapper == 'AmpOptimWrapper':
-            print_log('AMP training is already enabled in your config.',
-                      logger='current', level=logging.WARNING)
-        else:
-            assert optim_wrapper == 'OptimWrapper', (
-                '`--amp` is only supported when the optimizer wrapper type is '
-                f'`OptimWrapper` but got {optim_wrapper}.')
-            cfg.optim_wrapper.type = 'AmpOptimWrapper'
-            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
-            import torch
-            if not torch.cuda.is_available():
-                # fp16 autocast is slow/unsupported on CPU; AMX makes bf16 fast
-                cfg.optim_wrapper.setdefault('dtype', 'bfloat16')
+        enable_amp(cfg, args.amp)
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -93,6 +84,41 @@ def build_cfg(args) -> Config:
     apply_total_batch_size(cfg)
     cfg = prepare_launch(cfg, args.launcher)
     return cfg
+
+
+def enable_amp(cfg: Config, amp: str) -> None:
+    """Switch ``cfg.optim_wrapper`` to mixed precision.
+
+    CUDA: mmengine's ``AmpOptimWrapper`` (``fp16`` with dynamic loss scaling
+    by default, or ``bf16``).  CPU: our ``AutocastOptimWrapper`` (bf16
+    autocast, no loss scaling: mmengine's wrapper cannot be built without a
+    GPU); ``fp16`` is refused on a CPU without native float16 kernels.
+    """
+    import torch
+
+    from mmseg_sipe.utils.amp import autocast_context
+    wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
+    if wrapper in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
+        print_log('AMP training is already enabled in your config.',
+                  logger='current', level=logging.WARNING)
+        return
+    if wrapper != 'OptimWrapper':
+        raise ValueError('--amp needs optim_wrapper.type = OptimWrapper in '
+                         f'the config, got {wrapper!r}')
+    cuda = torch.cuda.is_available()
+    if amp == 'auto':
+        amp = 'fp16' if cuda else 'bf16'
+    dtype = {'bf16': 'bfloat16', 'fp16': 'float16'}[amp]
+    if cuda:
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        try:
+            autocast_context(torch.device('cpu'), amp)
+        except ValueError as e:
+            raise ValueError(f'--amp {amp}: {e}') from None
+        cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+    cfg.optim_wrapper.dtype = dtype
 
 
 def apply_total_batch_size(cfg: Config) -> None:

@@ -11,7 +11,10 @@ rounding, checked against a literal transcription in
 * runs the seed step as ``M @ S`` (never the ``[N, K+1, hw, hw]`` broadcast);
 * upsamples only the image's own classes to image size (the per-channel
   resize and max-normalisation make this identical to upsampling all
-  ``K+1`` channels and picking them afterwards).
+  ``K+1`` channels and picking them afterwards);
+* :func:`fold_batchnorm` (used by :func:`~mmseg_sipe.cam.make_cam.make_cams`
+  unless ``fold_bn=False``) folds the frozen BatchNorms into the
+  convolutions once per run.
 
 Scales cannot share a batch (their sizes differ and zero padding would
 change the features near the border); each (image, flip) pair is one batch.
@@ -22,6 +25,7 @@ casts its inputs).  On a CPU without fast float16 kernels ``'fp16'`` is
 rejected with a message (use ``'bf16'``); see :func:`autocast_context`.
 """
 import contextlib
+import copy
 import warnings
 from typing import List, Optional, Sequence, Tuple
 
@@ -31,11 +35,11 @@ from PIL import Image
 from torch import Tensor
 
 from ..models.functional import flip_fuse, fuse_multiscale
+from ..utils.amp import AMP_DTYPES, autocast_context  # noqa: F401
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 DEFAULT_SCALES = (1.0, 0.5, 1.5, 2.0)
-AMP_DTYPES = {'bf16': torch.bfloat16, 'fp16': torch.float16}
 
 
 def rescale_bicubic(img: np.ndarray, scale: float) -> np.ndarray:
@@ -62,43 +66,61 @@ def label_keys(img_labels: np.ndarray) -> np.ndarray:
     return np.concatenate([[0], fg]).astype(np.int64)
 
 
-def _fast_half_on_cpu(dtype: torch.dtype) -> bool:
-    """Whether oneDNN has native kernels for ``dtype`` on this CPU (private
-    torch probes; assume yes when they are missing)."""
-    probe = {
-        torch.bfloat16: '_is_mkldnn_bf16_supported',
-        torch.float16: '_is_mkldnn_fp16_supported'
-    }[dtype]
-    try:
-        return bool(getattr(torch.ops.mkldnn, probe)())
-    except (AttributeError, RuntimeError):
-        return True
+def fold_batchnorm(model: torch.nn.Module,
+                   check_size: int = 64,
+                   rtol: float = 1e-3) -> torch.nn.Module:
+    """Eval-mode copy of ``model`` with each BatchNorm folded into the
+    convolution before it (inference only; exact up to float rounding).
 
+    With frozen statistics ``BN(Wx + b) = (g/s) W x + (g/s)(b - m) + beta``
+    (``s = sqrt(var + eps)``), so the folded network skips one full memory
+    pass per BN layer: about 9% of IS-CAM generation time for ResNet-50 on
+    CPU, in float32 and bf16 alike (``benchmarks/``).  Pairs are found by
+    registration order (``mmcv.cnn.fuse_conv_bn``: a BN registered right
+    after a conv), which holds for ResNet-style backbones.  Because that rule
+    can be wrong for an unusual backbone (a BN registered after a conv it
+    does not follow), the folded copy is checked against ``model`` on a
+    random ``check_size`` input; if any output differs by more than
+    ``rtol`` of its magnitude, ``model`` itself is returned with a warning.
 
-def autocast_context(device: torch.device, amp: Optional[str]):
-    """``torch.autocast`` for ``amp`` in {None, 'bf16', 'fp16'}.
+    Args:
+        model: a :class:`SIPEClassifier` (not modified).
+        check_size: side of the random check image.
+        rtol: allowed ``max |diff| / max |ref|`` per output.
 
-    Raises:
-        ValueError: unknown ``amp``, or ``'fp16'`` on a CPU without native
-            float16 kernels (torch then falls back to a reference path some
-            hundreds of times slower than float32; use ``'bf16'`` on CPU).
+    Returns:
+        nn.Module: the folded copy (eval mode), or ``model`` unchanged.
     """
-    if not amp:
-        return contextlib.nullcontext()
-    if amp not in AMP_DTYPES:
-        raise ValueError(f"amp must be None, 'bf16' or 'fp16', got {amp!r}")
-    device = torch.device(device)
-    dtype = AMP_DTYPES[amp]
-    if device.type == 'cpu' and not _fast_half_on_cpu(dtype):
-        if dtype == torch.float16:
-            raise ValueError(
-                "amp='fp16' is not supported on this CPU: it has no native "
-                'float16 kernels (oneDNN reports none), so torch would run a '
-                "slow reference path. Use amp='bf16' on CPU, or fp16 on a "
-                'CUDA device.')
-        warnings.warn("amp='bf16': this CPU has no native bfloat16 kernels; "
-                      'expect it to be slower than float32')
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    from mmcv.cnn import fuse_conv_bn
+    bn_types = (torch.nn.modules.batchnorm._BatchNorm, torch.nn.SyncBatchNorm)
+    if not any(isinstance(m, bn_types) for m in model.modules()):
+        return model  # nothing to fold (e.g. a LayerNorm backbone)
+    def fall_back(why):
+        warnings.warn(f'fold_batchnorm: {why}; this backbone registers a '
+                      'BatchNorm after a convolution it does not follow. '
+                      'Using the unfolded network.')
+        return model
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(1, 3, check_size, check_size, generator=gen).to(device)
+    try:
+        folded = fuse_conv_bn(copy.deepcopy(model)).eval()
+        with torch.no_grad():
+            ref, got = model.forward_features(x), folded.forward_features(x)
+    except RuntimeError as e:  # e.g. BN and conv channel counts differ
+        model.train(was_training)
+        return fall_back(f'folding failed ({e})')
+    model.train(was_training)
+    for key in ('cam', 'hie'):
+        scale = ref[key].abs().max().clamp(min=1e-12)
+        err = float((ref[key] - got[key]).abs().max() / scale)
+        if not err <= rtol:
+            return fall_back(f'the folded network differs from the original '
+                             f'({key}: relative error {err:.2e} > {rtol})')
+    return folded
 
 
 def flip_pair(img: np.ndarray, device: torch.device,

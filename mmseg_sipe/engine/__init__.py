@@ -1,4 +1,5 @@
 from . import hooks  # noqa: F401
+from .optim_wrappers import AutocastOptimWrapper
 from .schedulers import SIPEPolyLR
 
-__all__ = ['SIPEPolyLR']
+__all__ = ['SIPEPolyLR', 'AutocastOptimWrapper']

@@ -23,8 +23,9 @@ from benchmarks.naive_sipe import (naive_get_prototype,  # noqa: E402
                                    naive_norm_cam, naive_reactivate,
                                    naive_train_losses)
 from mmseg_sipe.cam.inference import (autocast_context,  # noqa: E402
-                                      flip_pair, multiscale_is_cam,
-                                      normalize_rgb, rescale_bicubic)
+                                      flip_pair, fold_batchnorm,
+                                      multiscale_is_cam, normalize_rgb,
+                                      rescale_bicubic)
 from mmseg_sipe.models.functional import (background_cam,  # noqa: E402
                                           instance_cam, seed_prototypes,
                                           structure_seeds)
@@ -120,6 +121,61 @@ def test_exact_path_equals_naive(model, labels_kind):
     np.testing.assert_allclose(nchw, ref, rtol=0, atol=1e-4)
 
 
+def test_folded_batchnorm_gives_the_same_maps(model):
+    """make_cam's default: BN folded into the convs, same maps to 1e-4."""
+    model = copy.deepcopy(model)
+    with torch.no_grad():  # non-trivial BN statistics and affine
+        for m in model.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.uniform_(-0.5, 0.5)
+                m.running_var.uniform_(0.5, 2.0)
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.2, 0.2)
+    img, label, labels = demo_image(61, 83, seed=1)
+    fit_class_mean_head(model, img, label)
+    before = copy.deepcopy(model.state_dict())
+    n_bn = sum(isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    folded = fold_batchnorm(model)
+    assert folded is not model
+    assert not any(isinstance(m, torch.nn.BatchNorm2d)
+                   for m in folded.modules())
+    assert n_bn > 0 and n_bn == sum(  # the original is left untouched
+        isinstance(m, torch.nn.BatchNorm2d) for m in model.modules())
+    for k, v in before.items():
+        assert torch.equal(model.state_dict()[k], v), k
+    _, ref = multiscale_is_cam(model, img, labels, (1.0, 0.5))
+    assert ref.max() > 0.5
+    _, out = multiscale_is_cam(folded, img, labels, (1.0, 0.5))
+    np.testing.assert_allclose(out, ref, rtol=0, atol=1e-4)
+
+
+class _PreActNet(torch.nn.Module):
+    """A BN registered after a conv but applied *before* it (pre-activation
+    order): registration-order folding would be wrong here."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.conv = torch.nn.Conv2d(channels, 4, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(channels)
+        with torch.no_grad():
+            self.bn.running_mean.fill_(0.7)
+            self.bn.running_var.fill_(3.0)
+
+    def forward_features(self, x):
+        x = x[:, :self.bn.num_features]
+        y = self.conv(self.bn(x))
+        return dict(cam=y, hie=y)
+
+
+@pytest.mark.parametrize('channels', [4, 3])  # silently wrong / shape error
+def test_fold_batchnorm_falls_back_when_folding_is_wrong(channels):
+    net = _PreActNet(channels).eval()
+    x = torch.randn(1, 4, 8, 8)
+    with pytest.warns(UserWarning, match='fold_batchnorm'):
+        out = fold_batchnorm(net)
+    assert out is net and isinstance(net.bn, torch.nn.BatchNorm2d)
+
+
 def test_return_cam_unchanged_by_key_selection(model):
     """The plain CAM output (IRN high_res) still has bg = 1 - max fg."""
     img, label, labels = demo_image(61, 83, seed=2)
@@ -189,6 +245,26 @@ def test_rescale_bicubic_identity():
 # ---------------------------------------------------------------------------
 # the benchmark harness
 # ---------------------------------------------------------------------------
+def test_amp_miou_case_compares_demo_miou(tmp_path):
+    """The benchmark's demo-mIoU check runs the real make_cams + eval on the
+    demo ``train`` split (6 images in quick mode) and reports bf16 - fp32."""
+    from benchmarks.cases import AmpMiouCase, amp_supported
+    model = build_model(Config.fromfile(CFG), seed=0)
+    ckpt = tmp_path / 'demo.pth'
+    torch.save(dict(state_dict=model.state_dict()), ckpt)
+    case = AmpMiouCase(quick=True, demo_checkpoint=str(ckpt))
+    res = case.run()
+    assert res['images'] == 6 and res['split'] == 'train'
+    assert 0 <= res['fp32']['is_cam_miou'] <= 100
+    assert 0 <= res['fp32']['cam_miou'] <= 100
+    if amp_supported('bf16', 'cpu') is None:
+        d = res['bf16']['is_cam_miou'] - res['fp32']['is_cam_miou']
+        assert res['bf16']['is_cam_miou_diff'] == pytest.approx(d)
+        assert case.check_values['bf16']['abs_is_cam_miou_diff'] == \
+            pytest.approx(abs(d))
+        assert 'abs_cam_miou_diff' in case.check_values['bf16']
+
+
 def test_benchmark_quick_run_writes_json(tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run(
@@ -207,12 +283,12 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     cases = res['cases']
     assert set(cases) == {
         'iscam', 'train_step', 'crf', 'random_walk', 'stage2_deeplabv2',
-        'stage2_segformer', 'amp_agreement'
+        'stage2_segformer', 'amp_agreement', 'amp_miou'
     }
     for name, c in cases.items():
         assert 'error' not in c, (name, c.get('error'), c.get('traceback'))
         assert {'elapsed_s', 'load_before', 'load_after', 'targets'} <= set(c)
-        if name == 'amp_agreement':
+        if name in ('amp_agreement', 'amp_miou'):
             assert 'results' in c
             continue
         if c.get('skipped', {}).get('*'):  # e.g. no pydensecrf installed

@@ -1,0 +1,115 @@
+"""AutocastOptimWrapper: bf16 mixed precision on CPU (mmengine's
+AmpOptimWrapper cannot be built without a GPU), and tools/train.py --amp."""
+import glob
+import json
+import os.path as osp
+import sys
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import build_optim_wrapper
+
+import mmseg_sipe  # noqa: F401
+from mmseg_sipe.engine import AutocastOptimWrapper
+from mmseg_sipe.utils.amp import autocast_context
+from sipe_testing import run_tool
+
+
+def _fp16_cpu_ok():
+    try:
+        autocast_context(torch.device('cpu'), 'fp16')
+        return True
+    except ValueError:
+        return False
+
+
+def _model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU(), torch.nn.Flatten(),
+        torch.nn.Linear(4 * 6 * 6, 2))
+
+
+def test_forward_runs_in_bf16_and_steps_in_fp32():
+    model = _model()
+    wrapper = build_optim_wrapper(model, dict(
+        type='AutocastOptimWrapper', dtype='bfloat16',
+        optimizer=dict(type='SGD', lr=0.1), clip_grad=dict(max_norm=1.0)))
+    assert isinstance(wrapper, AutocastOptimWrapper)
+    x = torch.randn(2, 3, 8, 8)
+    with wrapper.optim_context(model):
+        h = model[0](x)
+        out = model(x)
+    assert h.dtype == torch.bfloat16  # autocast was on
+    assert model[0](x).dtype == torch.float32  # and only inside
+    before = model[0].weight.detach().clone()
+    wrapper.update_params(out.float().pow(2).mean())
+    assert model[0].weight.dtype == torch.float32  # master weights stay fp32
+    assert not torch.equal(before, model[0].weight)
+    # checkpoint state is the plain OptimWrapper's (resumable either way)
+    state = wrapper.state_dict()
+    assert set(state) == set(wrapper.optimizer.state_dict())
+
+
+def test_bad_dtype_and_cpu_fp16():
+    with pytest.raises(ValueError, match="'bfloat16' or 'float16'"):
+        build_optim_wrapper(_model(), dict(
+            type='AutocastOptimWrapper', dtype='int8',
+            optimizer=dict(type='SGD', lr=0.1)))
+    if _fp16_cpu_ok():
+        return
+    model = _model()
+    wrapper = build_optim_wrapper(model, dict(
+        type='AutocastOptimWrapper', dtype='float16',
+        optimizer=dict(type='SGD', lr=0.1)))
+    with pytest.raises(ValueError, match='fp16'):
+        with wrapper.optim_context(model):
+            pass
+
+
+def _opts(data_root):
+    return [
+        '--cfg-options', f'data_root={data_root}',
+        f'train_dataloader.dataset.data_root={data_root}',
+        f'val_dataloader.dataset.data_root={data_root}',
+        f'test_dataloader.dataset.data_root={data_root}',
+        'total_batch_size=4', 'train_dataloader.num_workers=0',
+        'train_dataloader.persistent_workers=False',
+        'val_dataloader.num_workers=0',
+        'val_dataloader.persistent_workers=False',
+        'test_dataloader.num_workers=0',
+        'test_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
+        'train_cfg.val_interval=1', 'param_scheduler.0.end=1',
+        'default_hooks.logger.interval=1'
+    ]
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU behaviour')
+def test_train_py_amp_on_cpu(tiny_demo, tmp_path):
+    work = tmp_path / 'work'
+    run_tool([sys.executable, 'tools/train.py', 'configs/sipe/demo_r18.py',
+              '--amp', '--work-dir', str(work), *_opts(tiny_demo)])
+    assert osp.isfile(work / 'epoch_1.pth')
+    cfg = Config.fromfile(str(work / 'demo_r18.py'))
+    assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
+    assert cfg.optim_wrapper.dtype == 'bfloat16'
+    assert cfg.optim_wrapper.clip_grad.max_norm == 1.0  # kept
+    scalars = glob.glob(str(work / '*' / 'vis_data' / 'scalars.json'))
+    with open(scalars[0]) as f:
+        losses = [json.loads(line)['loss'] for line in f if '"loss"' in line]
+    assert losses and all(torch.isfinite(torch.tensor(losses)))
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason='CPU behaviour')
+def test_train_py_amp_fp16_on_cpu_is_a_clear_error(tiny_demo, tmp_path):
+    if _fp16_cpu_ok():
+        pytest.skip('this CPU has native float16 kernels')
+    proc = run_tool([sys.executable, 'tools/train.py',
+                     'configs/sipe/demo_r18.py', '--amp', 'fp16',
+                     '--work-dir', str(tmp_path / 'w'), *_opts(tiny_demo)],
+                    check=False)
+    assert proc.returncode != 0
+    err = proc.stderr.strip().splitlines()
+    assert err[-1].startswith('error: ') and '--amp fp16: ' in err[-1]
+    assert "amp='bf16'" in err[-1]
