@@ -11,7 +11,7 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from sipe_testing import ROOT, tool_env
+from sipe_testing import ROOT, fp16_cpu_ok, tool_env
 
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -22,10 +22,9 @@ from benchmarks.naive_sipe import (naive_get_prototype,  # noqa: E402
                                    naive_get_seed, naive_multiscale_is_cam,
                                    naive_norm_cam, naive_reactivate,
                                    naive_train_losses)
-from mmseg_sipe.cam.inference import (autocast_context,  # noqa: E402
-                                      flip_pair, fold_batchnorm,
-                                      multiscale_is_cam, normalize_rgb,
-                                      rescale_bicubic)
+from mmseg_sipe.cam.inference import (flip_pair,  # noqa: E402
+                                      fold_batchnorm, multiscale_is_cam,
+                                      normalize_rgb, rescale_bicubic)
 from mmseg_sipe.models.functional import (background_cam,  # noqa: E402
                                           instance_cam, seed_prototypes,
                                           structure_seeds)
@@ -38,14 +37,6 @@ def model():
     """Tiny ResNet-18 SIPEClassifier (demo config), random init."""
     torch.set_num_threads(1)
     return build_model(Config.fromfile(CFG), seed=0).eval()
-
-
-def _fp16_ok():
-    try:
-        autocast_context(torch.device('cpu'), 'fp16')
-        return True
-    except ValueError:
-        return False
 
 
 # ---------------------------------------------------------------------------
@@ -170,7 +161,6 @@ class _PreActNet(torch.nn.Module):
 @pytest.mark.parametrize('channels', [4, 3])  # silently wrong / shape error
 def test_fold_batchnorm_falls_back_when_folding_is_wrong(channels):
     net = _PreActNet(channels).eval()
-    x = torch.randn(1, 4, 8, 8)
     with pytest.warns(UserWarning, match='fold_batchnorm'):
         out = fold_batchnorm(net)
     assert out is net and isinstance(net.bn, torch.nn.BatchNorm2d)
@@ -219,7 +209,7 @@ def test_bf16_argmax_agrees_with_fp32():
 
 def test_fp16_runs_or_is_rejected_cleanly(model):
     img, _, labels = demo_image(61, 83, seed=1)
-    if _fp16_ok():
+    if fp16_cpu_ok():
         keys, out = multiscale_is_cam(model, img, labels, (1.0, ),
                                       amp='fp16')
         assert out.shape == (len(keys), 61, 83) and np.isfinite(out).all()

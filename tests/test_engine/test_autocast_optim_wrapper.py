@@ -12,16 +12,7 @@ from mmengine.optim import build_optim_wrapper
 
 import mmseg_sipe  # noqa: F401
 from mmseg_sipe.engine import AutocastOptimWrapper
-from mmseg_sipe.utils.amp import autocast_context
-from sipe_testing import run_tool
-
-
-def _fp16_cpu_ok():
-    try:
-        autocast_context(torch.device('cpu'), 'fp16')
-        return True
-    except ValueError:
-        return False
+from sipe_testing import demo_train_opts, fp16_cpu_ok, run_tool
 
 
 def _model():
@@ -57,7 +48,7 @@ def test_bad_dtype_and_cpu_fp16():
         build_optim_wrapper(_model(), dict(
             type='AutocastOptimWrapper', dtype='int8',
             optimizer=dict(type='SGD', lr=0.1)))
-    if _fp16_cpu_ok():
+    if fp16_cpu_ok():
         return
     model = _model()
     wrapper = build_optim_wrapper(model, dict(
@@ -68,28 +59,11 @@ def test_bad_dtype_and_cpu_fp16():
             pass
 
 
-def _opts(data_root):
-    return [
-        '--cfg-options', f'data_root={data_root}',
-        f'train_dataloader.dataset.data_root={data_root}',
-        f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
-        'total_batch_size=4', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0',
-        'val_dataloader.persistent_workers=False',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
-        'train_cfg.val_interval=1', 'param_scheduler.0.end=1',
-        'default_hooks.logger.interval=1'
-    ]
-
-
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU behaviour')
 def test_train_py_amp_on_cpu(tiny_demo, tmp_path):
     work = tmp_path / 'work'
     run_tool([sys.executable, 'tools/train.py', 'configs/sipe/demo_r18.py',
-              '--amp', '--work-dir', str(work), *_opts(tiny_demo)])
+              '--amp', '--work-dir', str(work), *demo_train_opts(tiny_demo)])
     assert osp.isfile(work / 'epoch_1.pth')
     cfg = Config.fromfile(str(work / 'demo_r18.py'))
     assert cfg.optim_wrapper.type == 'AutocastOptimWrapper'
@@ -103,11 +77,11 @@ def test_train_py_amp_on_cpu(tiny_demo, tmp_path):
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU behaviour')
 def test_train_py_amp_fp16_on_cpu_is_a_clear_error(tiny_demo, tmp_path):
-    if _fp16_cpu_ok():
+    if fp16_cpu_ok():
         pytest.skip('this CPU has native float16 kernels')
     proc = run_tool([sys.executable, 'tools/train.py',
                      'configs/sipe/demo_r18.py', '--amp', 'fp16',
-                     '--work-dir', str(tmp_path / 'w'), *_opts(tiny_demo)],
+                     '--work-dir', str(tmp_path / 'w'), *demo_train_opts(tiny_demo)],
                     check=False)
     assert proc.returncode != 0
     err = proc.stderr.strip().splitlines()

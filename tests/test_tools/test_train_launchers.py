@@ -2,34 +2,15 @@
 a killed run, tools/test.py -- through the real Runner on the demo data."""
 import glob
 import json
-import os
 import os.path as osp
 import sys
 
 import pytest
 
 from sipe_testing import HELPERS, free_port, run_tool, tool_env
+from sipe_testing import demo_train_opts as opts
 
 CFG = 'configs/sipe/demo_r18.py'
-
-
-def opts(data_root, epochs=1, extra=()):
-    # small and quick: 96 crop, batch 4, few iterations
-    return [
-        '--cfg-options', f'data_root={data_root}',
-        f'train_dataloader.dataset.data_root={data_root}',
-        f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
-        'total_batch_size=4', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0',
-        'val_dataloader.persistent_workers=False',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False',
-        f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
-        f'param_scheduler.0.end={epochs}', 'default_hooks.logger.interval=1',
-        *extra
-    ]
 
 
 def losses_from_log(work_dir):

@@ -15,7 +15,7 @@ from mmseg.structures import SegDataSample
 
 import mmseg_sipe  # noqa: F401
 from mmseg_sipe.registry import MODELS
-from sipe_testing import ROOT, run_tool
+from sipe_testing import ROOT, demo_train_opts, run_tool
 
 
 @pytest.fixture(scope='module', autouse=True)
@@ -184,20 +184,9 @@ def test_train_py_with_mmpretrain_backbone(tiny_demo, tmp_path):
         "    depth=18, base_channels=32, out_indices=(0, 1, 2, 3),\n"
         "    strides=(1, 2, 2, 1), norm_eval=False, frozen_stages=-1))\n")
     work = tmp_path / 'work'
-    data = tiny_demo
     proc = run_tool([
         sys.executable, 'tools/train.py', str(child), '--work-dir', str(work),
-        '--cfg-options', f'data_root={data}',
-        f'train_dataloader.dataset.data_root={data}',
-        f'val_dataloader.dataset.data_root={data}',
-        f'test_dataloader.dataset.data_root={data}', 'total_batch_size=4',
-        'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0', 'val_dataloader.persistent_workers=False',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False', 'train_cfg.max_epochs=1',
-        'train_cfg.val_interval=1', 'param_scheduler.0.end=1',
-        'default_hooks.logger.interval=1'
+        *demo_train_opts(tiny_demo)
     ])
     out = proc.stdout + proc.stderr
     assert osp.isfile(work / 'epoch_1.pth')
