@@ -97,5 +97,7 @@ if __name__ == '__main__':
             parse_requirements('requirements/mmpretrain.txt'),
             'tests': parse_requirements('requirements/tests.txt'),
             'mmpretrain': parse_requirements('requirements/mmpretrain.txt'),
+            # the name used before mmpretrain got its own requirements file
+            'optional': parse_requirements('requirements/mmpretrain.txt'),
         },
         zip_safe=False)

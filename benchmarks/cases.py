@@ -271,7 +271,8 @@ class Case:
 class IsCamCase(Case):
     name = 'iscam'
     title = 'IS-CAM generation (multi-scale + flip), per image'
-    variants = ['naive', 'exact', 'bf16', 'fp16']
+    variants = ['naive', 'exact', 'bf16', 'fp16', 'exact_nofold',
+                'bf16_nofold']
     memory = True
     rounds = 3
     targets = [
@@ -288,7 +289,8 @@ class IsCamCase(Case):
     def runnable_variants(cls, device='cpu'):
         return [
             v for v in cls.variants
-            if v not in ('bf16', 'fp16') or amp_supported(v, device) is None
+            if v.split('_')[0] not in ('bf16', 'fp16')
+            or amp_supported(v.split('_')[0], device) is None
         ]
 
     def setup(self, variants):
@@ -303,8 +305,12 @@ class IsCamCase(Case):
         self.img, label, self.labels = demo_image(h, w, seed=1)
         fit_class_mean_head(self.model, self.img, label)
         # what make_cam runs by default: BatchNorms folded into the convs
+        # (``*_nofold``: the same without folding, to measure its share)
         from mmseg_sipe.cam.inference import fold_batchnorm
         self.fast_model = fold_batchnorm(self.model)
+        # the naive baseline: PyTorch's NCHW weights
+        self.naive_model = copy.deepcopy(self.model).to(
+            memory_format=torch.contiguous_format)
         self.scales = scales
         self.params = dict(
             model='ResNet-18 demo' if self.quick else 'ResNet-50 OS16 (VOC)',
@@ -319,16 +325,17 @@ class IsCamCase(Case):
         from benchmarks.naive_sipe import naive_multiscale_is_cam
         img, lab, sc = self.img, self.labels, self.scales
         if variant == 'naive':
-            m = self.model
+            m = self.naive_model
             return lambda: naive_multiscale_is_cam(m, img, lab, sc)
-        m = self.fast_model
-        if variant == 'exact':
+        kind, _, nofold = variant.partition('_')
+        m = self.model if nofold else self.fast_model
+        if kind == 'exact':
             return lambda: multiscale_is_cam(m, img, lab, sc)
-        if variant in ('bf16', 'fp16'):
-            why = amp_supported(variant, self.device)
+        if kind in ('bf16', 'fp16'):
+            why = amp_supported(kind, self.device)
             if why:
                 raise Unsupported(why)
-            return lambda: multiscale_is_cam(m, img, lab, sc, amp=variant)
+            return lambda: multiscale_is_cam(m, img, lab, sc, amp=kind)
         raise KeyError(variant)
 
     def checks(self, outputs):
@@ -347,7 +354,22 @@ class IsCamCase(Case):
                         exact[1], outputs[amp][1]),
                     max_abs_diff_vs_exact=max_abs_diff(exact[1],
                                                        outputs[amp][1]))
+        for v in ('exact', 'bf16'):
+            folded, plain = outputs.get(v), outputs.get(v + '_nofold')
+            if folded is not None and plain is not None:
+                res.setdefault(v, {})['max_abs_diff_vs_nofold'] = \
+                    max_abs_diff(plain[1], folded[1])
         return res
+
+    def derived(self, stats):
+        """BN folding's own gain: ``median(X_nofold) / median(X)``."""
+        d = {}
+        for v in ('exact', 'bf16'):
+            a = stats.get(v + '_nofold', {}).get('median_s')
+            b = stats.get(v, {}).get('median_s')
+            if a and b:
+                d[f'fold_bn_speedup_{v}'] = a / b
+        return d
 
 
 # ---------------------------------------------------------------------------
@@ -385,7 +407,7 @@ def _stage1_batch(crop: int, batch: int, seed: int = 0):
 class TrainStepCase(Case):
     name = 'train_step'
     title = 'stage-one training step (fwd + bwd + SGD), per image'
-    variants = ['naive', 'exact', 'bf16']
+    variants = ['naive', 'exact', 'bf16', 'exact_nchw']
     memory = True
     rounds = 3
     targets = [
@@ -406,8 +428,13 @@ class TrainStepCase(Case):
         self.models, self.wrappers = {}, {}
         for v in variants:
             m = copy.deepcopy(base).train()
-            if v != 'naive':
-                m = m.to(memory_format=torch.channels_last)
+            # naive: PyTorch's NCHW; the others: the model's default
+            # (channels-last weights since SIPEClassifier/CRFEncoderDecoder
+            # store them so), made explicit
+            # naive / exact_nchw: PyTorch's NCHW (exact_nchw is the model
+            # with ``channels_last=False``); exact / bf16: the default
+            m = m.to(memory_format=torch.contiguous_format
+                     if v in ('naive', 'exact_nchw') else torch.channels_last)
             self.models[v] = m
             self.wrappers[v] = build_wrapper(m, self.cfg.optim_wrapper,
                                              bf16=(v == 'bf16'))
@@ -416,7 +443,8 @@ class TrainStepCase(Case):
             model='ResNet-18 demo' if self.quick else 'ResNet-50 OS16 (VOC)',
             init='random', crop=crop, batch=batch,
             optimizer='config optim_wrapper (SGD, clip 1.0, head x10)',
-            exact='channels-last weights (model.to(channels_last))',
+            exact='SIPEClassifier default: channels-last weights',
+            exact_nchw='the same with channels_last=False (NCHW weights)',
             bf16='channels-last + AutocastOptimWrapper(bfloat16) (what '
             'tools/train.py --amp uses on CPU): autocast around preprocessing '
             'and forward, backward/step outside')
@@ -443,7 +471,7 @@ class TrainStepCase(Case):
     def checks(self, outputs):
         res = {}
         ref = outputs.get('naive')
-        for v in ('exact', 'bf16'):
+        for v in ('exact', 'bf16', 'exact_nchw'):
             if ref is not None and outputs.get(v) is not None:
                 out = outputs[v]
                 res[v] = {
@@ -685,8 +713,11 @@ class Stage2Case(Case):
         self.models, self.wrappers = {}, {}
         for v in variants:
             m = copy.deepcopy(base).train()
-            if v != 'naive':
-                m = m.to(memory_format=torch.channels_last)
+            # naive: PyTorch's NCHW; the others: the model's default
+            # (channels-last weights since SIPEClassifier/CRFEncoderDecoder
+            # store them so), made explicit
+            m = m.to(memory_format=torch.contiguous_format if v == 'naive'
+                     else torch.channels_last)
             self.models[v] = m
             self.wrappers[v] = build_wrapper(m, self.cfg.optim_wrapper,
                                              bf16=(v == 'bf16'))
@@ -694,8 +725,9 @@ class Stage2Case(Case):
         self.params = dict(
             config=path, crop=crop, batch=1, init='random (pretrained=None)',
             norm='SyncBN -> BN', naive='NCHW float32',
-            exact='channels-last weights', bf16='channels-last + bf16 '
-            'autocast around preprocessing and forward')
+            exact='CRFEncoderDecoder default: channels-last weights',
+            bf16='channels-last + bf16 autocast around preprocessing and '
+            'forward (AutocastOptimWrapper)')
 
     def make(self, variant):
         model, ow, data = self.models[variant], self.wrappers[variant], \

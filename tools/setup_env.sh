@@ -83,18 +83,18 @@ step "mmsegmentation, ftfy, regex, pydensecrf2, test tools"
 #    (tools/env/_sipe_tv_cpu_hook.py + a .pth line) defines the two missing
 #    op schemas on the first `import torchvision`; it does not import torch
 #    at start-up and does nothing where torchvision's own ops load.
-SP="$("$VENV/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
-rm -f "$SP/_sipe_tv_cpu_hook.py" "$SP/_sipe_tv_cpu_hook.pth"
 if [[ "$WITH_MMPRETRAIN" == "1" ]]; then
   step "mmpretrain + torchvision"
   "${PIP[@]}" -c "$CONSTRAINTS" -r "$ROOT/requirements/mmpretrain.txt"
-  if "$VENV/bin/python" -c "import torch, sys; sys.exit(torch.version.cuda is not None)"; then
-    step "torchvision start-up hook (CPU torch + CUDA torchvision wheel)"
-    cp "$TV_HOOK" "$SP/_sipe_tv_cpu_hook.py"
-    echo "import _sipe_tv_cpu_hook" > "$SP/_sipe_tv_cpu_hook.pth"
-  fi
+  step "torchvision start-up hook (only on a CPU torch)"
+  "$VENV/bin/python" "$TV_HOOK" --install
   "$VENV/bin/python" -c "import torchvision.transforms, mmpretrain.models" \
     || { echo "[setup_env] error: torchvision/mmpretrain do not import" >&2; exit 1; }
+else
+  # a torchvision left without its hook would break mmengine's Runner
+  step "SIPE_WITH_MMPRETRAIN=0: removing mmpretrain, torchvision and the hook"
+  "$VENV/bin/python" -m pip uninstall -q -y mmpretrain torchvision 2>/dev/null || true
+  "$VENV/bin/python" "$TV_HOOK" --uninstall
 fi
 
 # 6. this package, editable, without touching the pinned dependencies.

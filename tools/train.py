@@ -39,13 +39,16 @@ def parse_args(argv=None):
         'given checkpoint path')
     parser.add_argument(
         '--amp',
-        nargs='?',
-        const='auto',
+        action='store_true',
+        default=False,
+        help='mixed-precision training: fp16 with loss scaling on CUDA, '
+        'bf16 on CPU (see --amp-dtype)')
+    parser.add_argument(
+        '--amp-dtype',
         choices=['auto', 'bf16', 'fp16'],
-        default=None,
-        help='mixed-precision training: `--amp` alone picks fp16 (with loss '
-        'scaling) on CUDA and bf16 on CPU; `--amp bf16` / `--amp fp16` '
-        'choose. Put it after the config.')
+        default='auto',
+        help='low-precision type for --amp (default auto: fp16 on CUDA, bf16 '
+        'on CPU; fp16 training on CPU is refused: it needs loss scaling)')
     parser.add_argument(
         '--cfg-options',
         nargs='+',
@@ -74,7 +77,9 @@ def build_cfg(args) -> Config:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(args.config))[0])
     if args.amp:
-        enable_amp(cfg, args.amp)
+        enable_amp(cfg, args.amp_dtype)
+    elif args.amp_dtype != 'auto':
+        raise ValueError('--amp-dtype needs --amp')
     if args.resume == 'auto':
         cfg.resume = True
         cfg.load_from = None
@@ -86,38 +91,39 @@ def build_cfg(args) -> Config:
     return cfg
 
 
-def enable_amp(cfg: Config, amp: str) -> None:
+def enable_amp(cfg: Config, amp: str = 'auto') -> None:
     """Switch ``cfg.optim_wrapper`` to mixed precision.
 
     CUDA: mmengine's ``AmpOptimWrapper`` (``fp16`` with dynamic loss scaling
     by default, or ``bf16``).  CPU: our ``AutocastOptimWrapper`` (bf16
-    autocast, no loss scaling: mmengine's wrapper cannot be built without a
-    GPU); ``fp16`` is refused on a CPU without native float16 kernels.
+    autocast, no loss scaling; mmengine's wrapper cannot be built without a
+    GPU) -- also replacing an ``AmpOptimWrapper`` the config already names.
+    fp16 training on CPU is refused: it would need loss scaling.
     """
     import torch
-
-    from mmseg_sipe.utils.amp import autocast_context
     wrapper = cfg.optim_wrapper.get('type', 'OptimWrapper')
-    if wrapper in ('AmpOptimWrapper', 'AutocastOptimWrapper'):
-        print_log('AMP training is already enabled in your config.',
-                  logger='current', level=logging.WARNING)
-        return
-    if wrapper != 'OptimWrapper':
-        raise ValueError('--amp needs optim_wrapper.type = OptimWrapper in '
-                         f'the config, got {wrapper!r}')
     cuda = torch.cuda.is_available()
     if amp == 'auto':
         amp = 'fp16' if cuda else 'bf16'
+    if not cuda and amp == 'fp16':
+        raise ValueError('--amp-dtype fp16: fp16 training needs loss scaling, '
+                         'which mmengine provides on CUDA only; use bf16 on '
+                         'CPU (the default there)')
     dtype = {'bf16': 'bfloat16', 'fp16': 'float16'}[amp]
+    if wrapper not in ('OptimWrapper', 'AmpOptimWrapper',
+                       'AutocastOptimWrapper'):
+        raise ValueError('--amp needs optim_wrapper.type = OptimWrapper in '
+                         f'the config, got {wrapper!r}')
+    if wrapper != 'OptimWrapper':
+        print_log(f'--amp: the config already uses {wrapper}; setting its '
+                  f'dtype to {dtype}', logger='current', level=logging.WARNING)
     if cuda:
-        cfg.optim_wrapper.type = 'AmpOptimWrapper'
-        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+        if wrapper != 'AmpOptimWrapper':
+            cfg.optim_wrapper.type = 'AmpOptimWrapper'
+            cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
     else:
-        try:
-            autocast_context(torch.device('cpu'), amp)
-        except ValueError as e:
-            raise ValueError(f'--amp {amp}: {e}') from None
         cfg.optim_wrapper.type = 'AutocastOptimWrapper'
+        cfg.optim_wrapper.pop('loss_scale', None)
     cfg.optim_wrapper.dtype = dtype
 
 

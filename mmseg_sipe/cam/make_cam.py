@@ -123,7 +123,7 @@ def make_cams(model: torch.nn.Module,
 
     ``fold_bn`` folds the frozen BatchNorms into the convolutions first
     (:func:`~mmseg_sipe.cam.inference.fold_batchnorm`; same maps to float
-    rounding, ~9% faster)."""
+    rounding, faster: ``docs/benchmarks.md``)."""
     device = next(model.parameters()).device
     if fold_bn:
         model = fold_batchnorm(model)

@@ -18,13 +18,16 @@ class AutocastOptimWrapper(OptimWrapper):
 
     mmengine's ``AmpOptimWrapper`` refuses to be built without CUDA (or an
     NPU/MLU/MUSA) and always adds a ``GradScaler``.  bfloat16 has float32's
-    exponent range, so it needs no loss scaling, and on CPUs with
-    AVX512-BF16/AMX it is several times faster than float32 (stage-one step:
-    3.1x, ``benchmarks/``).  This wrapper is autocast and nothing else: it
-    works on CPU and GPU, with ``bfloat16`` (any device) or ``float16``
-    (devices with fast float16 kernels; on CUDA prefer ``AmpOptimWrapper``,
-    which adds the loss scaling float16 needs -- ``tools/train.py --amp``
-    picks for you).  The checkpoint state is the plain ``OptimWrapper``'s.
+    exponent range, so it needs no loss scaling; on a CPU with AVX512-BF16
+    the stage-one step runs about 1.8x faster than the same float32 step
+    (``docs/benchmarks.md``).  This wrapper is autocast and nothing else:
+    preprocessing, forward and losses run in the autocast region (SIPE's
+    seed/prototype math casts itself to float32), backward and the optimiser
+    step update float32 weights.  ``float16`` is accepted for devices with
+    fast float16 kernels but gets no loss scaling, so small gradients can
+    underflow: ``tools/train.py --amp`` uses mmengine's ``AmpOptimWrapper``
+    for fp16 on CUDA and refuses fp16 on CPU.  The checkpoint state is the
+    plain ``OptimWrapper``'s (an ``AmpOptimWrapper`` state also loads).
 
     Args:
         dtype (str | torch.dtype): ``'bfloat16'`` (default) or ``'float16'``.

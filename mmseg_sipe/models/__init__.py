@@ -1,2 +1,2 @@
 from . import (decode_heads, functional, heads, irn, losses,  # noqa: F401
-               postprocess, segmentors)
+               postprocess, segmentors, utils)

@@ -65,12 +65,13 @@ def test_naive_train_losses_match_model_loss(model):
     from benchmarks.cases import _stage1_batch
     data, valid, labels = _stage1_batch(64, 2)
     m = copy.deepcopy(model).train()
+    assert m.channels_last  # the default layout
     m.data_preprocessor.size = (64, 64)
     d = m.data_preprocessor(data, True)
-    ref = naive_train_losses(m, d['inputs'], valid, labels)
-    ours = m.loss(d['inputs'], d['data_samples'])
-    m_cl = m.to(memory_format=torch.channels_last)
-    ours_cl = m_cl.loss(d['inputs'], d['data_samples'])
+    m_nchw = copy.deepcopy(m).to(memory_format=torch.contiguous_format)
+    ref = naive_train_losses(m_nchw, d['inputs'], valid, labels)
+    ours = m_nchw.loss(d['inputs'], d['data_samples'])
+    ours_cl = m.loss(d['inputs'], d['data_samples'])
     for k in ('loss_cls', 'loss_gsc'):
         assert abs(float(ours[k]) - float(ref[k])) < 1e-5
         assert abs(float(ours_cl[k]) - float(ref[k])) < 1e-5
@@ -99,7 +100,8 @@ def test_exact_path_equals_naive(model, labels_kind):
     else:  # a decisive head, so the maps are not all zero
         fit_class_mean_head(model, img, label)
     scales = (1.0, 0.5)
-    k_ref, ref = naive_multiscale_is_cam(model, img, labels, scales)
+    nchw = copy.deepcopy(model).to(memory_format=torch.contiguous_format)
+    k_ref, ref = naive_multiscale_is_cam(nchw, img, labels, scales)
     keys, out = multiscale_is_cam(model, img, labels, scales)
     assert np.array_equal(keys, k_ref)
     assert out.shape == ref.shape == (len(keys), 61, 83)
@@ -144,26 +146,38 @@ class _PreActNet(torch.nn.Module):
     """A BN registered after a conv but applied *before* it (pre-activation
     order): registration-order folding would be wrong here."""
 
-    def __init__(self, channels):
+    def __init__(self, out_channels):
         super().__init__()
-        self.conv = torch.nn.Conv2d(channels, 4, 3, padding=1)
-        self.bn = torch.nn.BatchNorm2d(channels)
+        self.conv = torch.nn.Conv2d(3, out_channels, 3, padding=1)
+        self.bn = torch.nn.BatchNorm2d(3)
         with torch.no_grad():
             self.bn.running_mean.fill_(0.7)
             self.bn.running_var.fill_(3.0)
 
     def forward_features(self, x):
-        x = x[:, :self.bn.num_features]
         y = self.conv(self.bn(x))
         return dict(cam=y, hie=y)
 
 
-@pytest.mark.parametrize('channels', [4, 3])  # silently wrong / shape error
-def test_fold_batchnorm_falls_back_when_folding_is_wrong(channels):
-    net = _PreActNet(channels).eval()
-    with pytest.warns(UserWarning, match='fold_batchnorm'):
+@pytest.mark.parametrize('out_channels,match', [(3, 'the folded network'),
+                                                (4, 'folding failed')])
+def test_fold_batchnorm_falls_back_when_folding_is_wrong(out_channels, match):
+    """3 output channels: folding succeeds but is silently wrong (caught by
+    the numerical check); 4: folding itself fails (shape error)."""
+    net = _PreActNet(out_channels).train()
+    with pytest.warns(UserWarning, match=f'fold_batchnorm: {match}'):
         out = fold_batchnorm(net)
     assert out is net and isinstance(net.bn, torch.nn.BatchNorm2d)
+    assert net.training  # mode restored
+
+
+def test_fold_batchnorm_leaves_unfoldable_models_alone():
+    net = _PreActNet(3).eval()
+    net.bn = torch.nn.BatchNorm2d(3, affine=False)
+    with pytest.warns(UserWarning, match='without affine'):
+        assert fold_batchnorm(net) is net
+    no_bn = torch.nn.Conv2d(3, 4, 1)
+    assert fold_batchnorm(no_bn) is no_bn  # nothing to fold
 
 
 def test_return_cam_unchanged_by_key_selection(model):

@@ -70,6 +70,7 @@ def test_torchvision_mmpretrain_and_runner_env_import():
                       torch.tensor([[1., 1., 3., 3.]]))
         print(round(float(iou), 6))
         print(collect_env()['TorchVision'] == torchvision.__version__)
+        print('cuda-wheel' if '+cu' in torchvision.__version__ else 'other')
         try:
             torchvision.ops.nms(torch.rand(3, 4), torch.rand(3), 0.5)
             print('nms-ran')
@@ -80,28 +81,42 @@ def test_torchvision_mmpretrain_and_runner_env_import():
     lines = out.split()
     assert float(lines[0]) == pytest.approx(1 / 7, abs=1e-6)  # 1 / (4+4-1)
     assert lines[1] == 'True'
-    # CPU torch + CUDA torchvision wheel: torchvision's own clear error
-    # (a CPU or CUDA torchvision with working ops runs nms).
-    assert lines[2] in ('nms-unavailable', 'nms-ran')
+    if CPU_TORCH and lines[2] == 'cuda-wheel':
+        # the tested set-up: CUDA wheel on a CPU torch -> torchvision's own
+        # clear error, never a crash at import
+        assert lines[3] == 'nms-unavailable'
+    else:  # torchvision with working ops
+        assert lines[3] == 'nms-ran'
 
 
-def _fake_torchvision(root, with_extension):
+LOADABLE_LIB = '/lib/x86_64-linux-gnu/libz.so.1'  # any real shared library
+
+
+def _fake_torchvision(root, extension):
     pkg = root / 'torchvision'
     pkg.mkdir()
     (pkg / '__init__.py').write_text('FAKE = True\n')
-    if with_extension:
+    if extension:
         import importlib.machinery
+        import shutil
         suffix = importlib.machinery.EXTENSION_SUFFIXES[-1]  # '.so'
-        (pkg / ('_C' + suffix)).write_bytes(b'not an ELF file')
+        target = pkg / ('_C' + suffix)
+        if extension == 'broken':
+            target.write_bytes(b'not an ELF file')
+        else:  # 'loadable': stands for a CPU torchvision's own ops
+            shutil.copyfile(LOADABLE_LIB, target)
 
 
-@pytest.mark.parametrize('with_extension,expected',
-                         [(True, 'defined'), (False, 'no-extension')])
+@pytest.mark.parametrize('extension,expected',
+                         [('broken', 'defined'), (None, 'no-extension'),
+                          ('loadable', 'native-ops')])
 def test_hook_defines_schemas_only_when_the_extension_cannot_load(
-        tmp_path, with_extension, expected):
+        tmp_path, extension, expected):
     if not CPU_TORCH:
         pytest.skip('the hook acts on a CPU-only torch only')
-    _fake_torchvision(tmp_path, with_extension)
+    if extension == 'loadable' and not osp.exists(LOADABLE_LIB):
+        pytest.skip(f'{LOADABLE_LIB} not on this system')
+    _fake_torchvision(tmp_path, extension)
     env = dict(os.environ)
     env['PYTHONPATH'] = os.pathsep.join(
         [str(tmp_path), osp.dirname(HOOK_SRC)] +
@@ -123,3 +138,28 @@ def test_hook_defines_schemas_only_when_the_extension_cannot_load(
     first, second = out.strip().splitlines()
     assert first == f'{expected} {expected == "defined"}'
     assert second == 'True False'
+
+
+def test_install_and_uninstall_into_a_site_dir(tmp_path):
+    """``python tools/env/_sipe_tv_cpu_hook.py --install`` (what set-up and
+    users run): copies itself + a ``.pth`` on a CPU torch, atomically;
+    ``--uninstall`` removes both."""
+    site = tmp_path / 'site'
+    site.mkdir()
+    cmd = [sys.executable, HOOK_SRC]
+    proc = subprocess.run(cmd + ['--install', '--site', str(site)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    files = sorted(p.name for p in site.iterdir())
+    if CPU_TORCH:
+        assert files == ['_sipe_tv_cpu_hook.pth', '_sipe_tv_cpu_hook.py']
+        assert (site / '_sipe_tv_cpu_hook.pth').read_text() == \
+            'import _sipe_tv_cpu_hook\n'
+        with open(HOOK_SRC) as f:
+            assert (site / '_sipe_tv_cpu_hook.py').read_text() == f.read()
+    else:
+        assert files == []
+    proc = subprocess.run(cmd + ['--uninstall', '--site', str(site)],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert list(site.iterdir()) == []

@@ -8,8 +8,12 @@ mmpretrain (which imports torchvision at module level) and also mmengine's
 ``Runner`` (its ``collect_env`` imports torchvision and only catches
 ``ModuleNotFoundError``).
 
-What: ``tools/setup_env.sh`` copies this file into the venv's site-packages
-together with a one-line ``.pth`` file (``import _sipe_tv_cpu_hook``).  At
+What: ``tools/setup_env.sh`` runs ``python tools/env/_sipe_tv_cpu_hook.py
+--install``, which copies this file into the interpreter's site-packages
+together with a one-line ``.pth`` file (``import _sipe_tv_cpu_hook``) -- on
+a CPU-only torch only; on a CUDA torch it removes them.  Use the same
+command in your own environment after ``pip install -e .[mmpretrain]``;
+``--uninstall`` removes the hook.  At
 interpreter start-up it only installs a meta-path finder -- torch is *not*
 imported.  The first ``import torchvision`` then:
 
@@ -96,6 +100,7 @@ class _TorchvisionFinder(importlib.abc.MetaPathFinder):
 
 
 def install():
+    """Put the finder first on ``sys.meta_path`` (what the ``.pth`` does)."""
     if 'torchvision' in sys.modules:
         return
     if not any(isinstance(f, _TorchvisionFinder) for f in sys.meta_path):
@@ -108,4 +113,52 @@ def uninstall():
     ]
 
 
-install()
+PTH_LINE = 'import _sipe_tv_cpu_hook\n'
+
+
+def _site_files(site=None):
+    import os
+    import sysconfig
+    site = site or sysconfig.get_paths()['purelib']
+    return (os.path.join(site, '_sipe_tv_cpu_hook.py'),
+            os.path.join(site, '_sipe_tv_cpu_hook.pth'))
+
+
+def main(argv=None):
+    """``--install``: copy this file + ``.pth`` into site-packages when torch
+    is a CPU build (else remove them); ``--uninstall``: remove them."""
+    import argparse
+    import os
+    import shutil
+
+    import torch
+    p = argparse.ArgumentParser(description=main.__doc__)
+    g = p.add_mutually_exclusive_group(required=True)
+    g.add_argument('--install', action='store_true')
+    g.add_argument('--uninstall', action='store_true')
+    p.add_argument('--site', help='site-packages directory (default: this '
+                   "interpreter's purelib)")
+    args = p.parse_args(argv)
+    module, pth = _site_files(args.site)
+    if args.install and torch.version.cuda is None:
+        tmp = module + '.tmp'
+        shutil.copyfile(os.path.abspath(__file__), tmp)
+        os.replace(tmp, module)
+        with open(pth + '.tmp', 'w') as f:
+            f.write(PTH_LINE)
+        os.replace(pth + '.tmp', pth)
+        print(f'torchvision CPU hook installed in {os.path.dirname(module)}')
+        return 0
+    for path in (pth, module):
+        if os.path.exists(path):
+            os.remove(path)
+    print('torchvision CPU hook ' + (
+        'not needed (CUDA torch): removed if present'
+        if args.install else 'removed'))
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())
+else:
+    install()

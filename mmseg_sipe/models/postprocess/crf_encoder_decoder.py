@@ -28,6 +28,7 @@ from torch import Tensor
 from mmseg.models.segmentors import EncoderDecoder, SegTTAModel
 from mmseg.utils import OptSampleList, SampleList
 from mmseg_sipe.registry import MODELS
+from ..utils import init_weights_nchw, to_channels_last
 
 #: deeplab-pytorch's test-time CRF settings (``configs/voc12.yaml``).
 DEFAULT_CRF_CFG: Dict = dict(
@@ -136,12 +137,35 @@ class CRFEncoderDecoder(EncoderDecoder):
             ``pos_xy_std``, ``bi_w``, ``bi_xy_std``, ``bi_rgb_std``; missing
             keys take deeplab-pytorch's values (:data:`DEFAULT_CRF_CFG`).
             ``None``: disabled.
+        channels_last (bool): store the convolution weights channels-last
+            (NHWC) from construction on, before any DDP wrapping (same
+            numbers to float rounding; faster convolutions on oneDNN and
+            cuDNN, ``docs/benchmarks.md``). ``False``: PyTorch's NCHW.
         **kwargs: :class:`mmseg.models.EncoderDecoder` arguments.
     """
 
-    def __init__(self, *args, crf: Optional[dict] = None, **kwargs) -> None:
+    def __init__(self,
+                 *args,
+                 crf: Optional[dict] = None,
+                 channels_last: bool = True,
+                 **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.crf_cfg = parse_crf_cfg(crf)
+        # NHWC convolution weights from construction on (before any DDP
+        # wrapping): same numbers to float rounding, faster on oneDNN/cuDNN
+        self.channels_last = channels_last
+        if channels_last:
+            for name, child in self.named_children():
+                if name != 'data_preprocessor':
+                    to_channels_last(child)
+
+    def init_weights(self):
+        """mmengine's initialisation on NCHW views of channels-last weights
+        (same values as an NCHW model; :mod:`..utils.memory_format`)."""
+        if not self.channels_last:
+            return super().init_weights()
+        with init_weights_nchw(self):
+            super().init_weights()
 
     @property
     def crf_enabled(self) -> bool:

@@ -9,6 +9,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from mmseg_sipe.registry import MODELS
+from ..utils import init_weights_nchw, to_channels_last
 from ..functional import (background_cam, instance_cam, max_normalize,
                           seed_prototypes, structure_seeds)
 
@@ -44,6 +45,11 @@ class SIPEClassifier(BaseSegmentor):
         train_cfg (dict, optional): unused; kept for mmseg compatibility.
         test_cfg (dict, optional): ``seed_feature`` (``'x4'``: reference
             in-training validation; ``'hie'``: reference make_cam).
+        channels_last (bool): store the convolution weights channels-last
+            (NHWC) from construction on, before any DDP wrapping, so
+            oneDNN / cuDNN run the convolutions in NHWC: the same numbers
+            to float rounding, a faster training step (``docs/benchmarks.md``).
+            ``False`` keeps PyTorch's default NCHW layout.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): initialisation config.
     """
@@ -59,6 +65,7 @@ class SIPEClassifier(BaseSegmentor):
                  bg_from_all_classes: bool = True,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
+                 channels_last: bool = True,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(
@@ -84,6 +91,19 @@ class SIPEClassifier(BaseSegmentor):
         self.bg_weight = bg_weight
         self.prototype_denominator = prototype_denominator
         self.bg_from_all_classes = bg_from_all_classes
+        self.channels_last = channels_last
+        if channels_last:
+            to_channels_last(self.backbone)
+            to_channels_last(self.head)
+
+    def init_weights(self):
+        """mmengine's initialisation, run on NCHW views of the weights when
+        they are channels-last (same values as an NCHW model; see
+        :mod:`mmseg_sipe.models.utils.memory_format`)."""
+        if not self.channels_last:
+            return super().init_weights()
+        with init_weights_nchw(self):
+            super().init_weights()
 
     @property
     def num_classes(self) -> int:
