@@ -407,7 +407,7 @@ def _stage1_batch(crop: int, batch: int, seed: int = 0):
 class TrainStepCase(Case):
     name = 'train_step'
     title = 'stage-one training step (fwd + bwd + SGD), per image'
-    variants = ['naive', 'exact', 'bf16', 'exact_nchw']
+    variants = ['naive', 'exact', 'bf16', 'exact_cl']
     memory = True
     rounds = 3
     targets = [
@@ -431,10 +431,10 @@ class TrainStepCase(Case):
             # naive: PyTorch's NCHW; the others: the model's default
             # (channels-last weights since SIPEClassifier/CRFEncoderDecoder
             # store them so), made explicit
-            # naive / exact_nchw: PyTorch's NCHW (exact_nchw is the model
-            # with ``channels_last=False``); exact / bf16: the default
-            m = m.to(memory_format=torch.contiguous_format
-                     if v in ('naive', 'exact_nchw') else torch.channels_last)
+            # the model's default layout (NCHW) except exact_cl, which is
+            # the opt-in ``channels_last=True``
+            m = m.to(memory_format=torch.channels_last if v == 'exact_cl'
+                     else torch.contiguous_format)
             self.models[v] = m
             self.wrappers[v] = build_wrapper(m, self.cfg.optim_wrapper,
                                              bf16=(v == 'bf16'))
@@ -443,11 +443,11 @@ class TrainStepCase(Case):
             model='ResNet-18 demo' if self.quick else 'ResNet-50 OS16 (VOC)',
             init='random', crop=crop, batch=batch,
             optimizer='config optim_wrapper (SGD, clip 1.0, head x10)',
-            exact='SIPEClassifier default: channels-last weights',
-            exact_nchw='the same with channels_last=False (NCHW weights)',
-            bf16='channels-last + AutocastOptimWrapper(bfloat16) (what '
-            'tools/train.py --amp uses on CPU): autocast around preprocessing '
-            'and forward, backward/step outside')
+            exact='SIPEClassifier.train_step as configured (NCHW weights)',
+            exact_cl='the same with channels_last=True (opt-in NHWC)',
+            bf16='AutocastOptimWrapper(bfloat16) (what tools/train.py --amp '
+            'uses on CPU): autocast around preprocessing, forward and losses, '
+            'backward/step outside')
 
     def make(self, variant):
         from benchmarks.naive_sipe import naive_train_losses
@@ -471,7 +471,7 @@ class TrainStepCase(Case):
     def checks(self, outputs):
         res = {}
         ref = outputs.get('naive')
-        for v in ('exact', 'bf16', 'exact_nchw'):
+        for v in ('exact', 'bf16', 'exact_cl'):
             if ref is not None and outputs.get(v) is not None:
                 out = outputs[v]
                 res[v] = {
@@ -502,7 +502,7 @@ class CrfCase(Case):
     title = 'dense CRF cam2ir (21 labels, 2 CRFs/image), per image'
     variants = ['w1', 'w2', 'w2_warm']
     memory = False
-    rounds = 3
+    rounds = 5  # 2 processes on 2 cores: sensitive to any other load
     warmup = 0  # nothing to warm up but the pool, started in setup
     targets = [
         ('2 workers (warm pool) >= 1.8x 1 worker', 'w2_warm', 'speedup',
@@ -523,7 +523,9 @@ class CrfCase(Case):
         except ImportError as e:
             raise Unsupported(f'pydensecrf not installed: {e}')
         h, w = (48, 64) if self.quick else (375, 500)
-        n = 2 if self.quick else 4
+        # 8 images per call: the tail of a call (one worker finishing its
+        # last image while the other idles) weighs less than with 4
+        n = 2 if self.quick else 8
         self.tmp = tempfile.mkdtemp(prefix='bench_crf_')
         cam_dir = osp.join(self.tmp, 'cam')
         self.items = []
@@ -683,7 +685,7 @@ class RandomWalkCase(Case):
 class Stage2Case(Case):
     memory = False
     rounds = 2
-    variants = ['naive', 'exact', 'bf16']
+    variants = ['naive', 'exact_cl', 'bf16']
     config = ''  # glob patterns under the repo root; the first match is used
     quick_config = ''
 
@@ -716,8 +718,10 @@ class Stage2Case(Case):
             # naive: PyTorch's NCHW; the others: the model's default
             # (channels-last weights since SIPEClassifier/CRFEncoderDecoder
             # store them so), made explicit
-            m = m.to(memory_format=torch.contiguous_format if v == 'naive'
-                     else torch.channels_last)
+            # naive: the configured model (NCHW fp32); exact_cl: the opt-in
+            # channels_last=True; bf16: the configured model + --amp wrapper
+            m = m.to(memory_format=torch.channels_last if v == 'exact_cl'
+                     else torch.contiguous_format)
             self.models[v] = m
             self.wrappers[v] = build_wrapper(m, self.cfg.optim_wrapper,
                                              bf16=(v == 'bf16'))
@@ -725,9 +729,9 @@ class Stage2Case(Case):
         self.params = dict(
             config=path, crop=crop, batch=1, init='random (pretrained=None)',
             norm='SyncBN -> BN', naive='NCHW float32',
-            exact='CRFEncoderDecoder default: channels-last weights',
-            bf16='channels-last + bf16 autocast around preprocessing and '
-            'forward (AutocastOptimWrapper)')
+            exact_cl='channels_last=True (opt-in NHWC weights)',
+            bf16='AutocastOptimWrapper(bfloat16), what tools/train.py --amp '
+            'uses on CPU')
 
     def make(self, variant):
         model, ow, data = self.models[variant], self.wrappers[variant], \
@@ -737,7 +741,7 @@ class Stage2Case(Case):
     def checks(self, outputs):
         ref = outputs.get('naive')
         res = {}
-        for v in ('exact', 'bf16'):
+        for v in ('exact_cl', 'bf16'):
             if ref is not None and outputs.get(v) is not None:
                 key = next(k for k in ref if k.startswith('decode.loss')
                            or k == 'loss')

@@ -338,7 +338,6 @@ class PipelineRunner:
         return None
 
     def step_visualize(self) -> Dict:
-        split = self.cfg.get('cam', {}).get('eval_split', 'train')
         out = self.path('visualization.png')
         args = ['tools/visualize_pseudo_labels.py', self.cfg.stage1_config,
                 *self._split_opts('eval_split', 'train'), '--num', str(self.cfg.get('vis_num', 4)),

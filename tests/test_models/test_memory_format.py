@@ -1,6 +1,7 @@
-"""Channels-last weights by default (SIPEClassifier, CRFEncoderDecoder):
-same initial values and outputs as NCHW, strides kept across init_weights,
-and DDP sees no stride change."""
+"""Opt-in channels-last weights (``model.channels_last=True`` on
+SIPEClassifier and CRFEncoderDecoder; NCHW is the default): same initial
+values and outputs as NCHW, strides kept across init_weights, and DDP sees
+no stride change."""
 import copy
 import os.path as osp
 import subprocess
@@ -61,6 +62,13 @@ def test_channels_last_equals_nchw(path):
     torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
 
 
+def test_default_is_nchw():
+    model = _build('configs/sipe/demo_r18.py', False)
+    assert all(p.is_contiguous() for _, p in _conv_weights(model))
+    cfg = Config.fromfile(osp.join(ROOT, 'configs/sipe/demo_r18.py'))
+    assert not cfg.model.get('channels_last', False)
+
+
 def test_init_weights_keeps_parameters_and_strides():
     model = _build('configs/sipe/demo_r18.py', True)
     before = {n: (id(p), p.stride()) for n, p in _conv_weights(model)}
@@ -86,6 +94,7 @@ def test_ddp_wrapped_before_init_weights_sees_no_stride_change(tmp_path):
         from mmseg_sipe.registry import MODELS
         init_default_scope('mmseg')
         cfg = Config.fromfile('{ROOT}/configs/sipe/demo_r18.py')
+        cfg.model.channels_last = True
         model = MODELS.build(cfg.model)
         ddp = torch.nn.parallel.DistributedDataParallel(model)
         ddp.module.init_weights()

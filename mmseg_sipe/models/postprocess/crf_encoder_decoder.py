@@ -137,22 +137,23 @@ class CRFEncoderDecoder(EncoderDecoder):
             ``pos_xy_std``, ``bi_w``, ``bi_xy_std``, ``bi_rgb_std``; missing
             keys take deeplab-pytorch's values (:data:`DEFAULT_CRF_CFG`).
             ``None``: disabled.
-        channels_last (bool): store the convolution weights channels-last
-            (NHWC) from construction on, before any DDP wrapping (same
-            numbers to float rounding; faster convolutions on oneDNN and
-            cuDNN, ``docs/benchmarks.md``). ``False``: PyTorch's NCHW.
+        channels_last (bool): opt-in: store the convolution weights
+            channels-last (NHWC) from construction on, before any DDP
+            wrapping (faster convolutions on oneDNN and cuDNN; each step
+            matches NCHW to float rounding, training trajectories do not:
+            see :class:`SIPEClassifier`). Default: PyTorch's NCHW.
         **kwargs: :class:`mmseg.models.EncoderDecoder` arguments.
     """
 
     def __init__(self,
                  *args,
                  crf: Optional[dict] = None,
-                 channels_last: bool = True,
+                 channels_last: bool = False,
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.crf_cfg = parse_crf_cfg(crf)
-        # NHWC convolution weights from construction on (before any DDP
-        # wrapping): same numbers to float rounding, faster on oneDNN/cuDNN
+        # opt-in NHWC convolution weights from construction on (before any
+        # DDP wrapping)
         self.channels_last = channels_last
         if channels_last:
             for name, child in self.named_children():

@@ -45,11 +45,15 @@ class SIPEClassifier(BaseSegmentor):
         train_cfg (dict, optional): unused; kept for mmseg compatibility.
         test_cfg (dict, optional): ``seed_feature`` (``'x4'``: reference
             in-training validation; ``'hie'``: reference make_cam).
-        channels_last (bool): store the convolution weights channels-last
-            (NHWC) from construction on, before any DDP wrapping, so
-            oneDNN / cuDNN run the convolutions in NHWC: the same numbers
-            to float rounding, a faster training step (``docs/benchmarks.md``).
-            ``False`` keeps PyTorch's default NCHW layout.
+        channels_last (bool): opt-in: store the convolution weights
+            channels-last (NHWC) from construction on, before any DDP
+            wrapping, so oneDNN / cuDNN run the convolutions in NHWC (faster
+            training step, ``docs/benchmarks.md``).  Each step matches NCHW
+            to float rounding, but oneDNN's NHWC backward rounds differently
+            and training diverges chaotically from an NCHW run; on the demo
+            two NHWC runs validated lower than three NCHW runs (see
+            ``docs/benchmarks.md``), so the default stays NCHW until that is
+            understood.
         data_preprocessor (dict, optional): ``SegDataPreProcessor`` config.
         init_cfg (dict, optional): initialisation config.
     """
@@ -65,7 +69,7 @@ class SIPEClassifier(BaseSegmentor):
                  bg_from_all_classes: bool = True,
                  train_cfg: Optional[dict] = None,
                  test_cfg: Optional[dict] = None,
-                 channels_last: bool = True,
+                 channels_last: bool = False,
                  data_preprocessor: Optional[dict] = None,
                  init_cfg: Optional[dict] = None):
         super().__init__(
