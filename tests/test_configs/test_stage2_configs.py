@@ -221,29 +221,10 @@ def demo_with_pseudo(tmp_path_factory):
     return root, pseudo
 
 
-def _shrink_crop(cfg, size=64):
-    """Train the demo config on a ``size`` crop (speed only)."""
-    cfg.model.data_preprocessor.size = (size, size)
-    for t in cfg.train_dataloader.dataset.pipeline:
-        if t.type == 'RandomResize':
-            t.scale = (2 * size, size)
-        elif t.type == 'RandomCrop':
-            t.crop_size = (size, size)
-        elif t.type == 'Pad':
-            t.size = (size, size)
-
-
-@pytest.mark.parametrize('name', sorted(DEMO))
-def test_demo_config_trains_and_evaluates(name, demo_with_pseudo, tmp_path,
-                                          monkeypatch):
+def _train_two_iterations(cfg, tmp_path, root, pseudo):
+    """Train ``cfg`` for 2 iterations (validating at 2) on the data at
+    ``root`` with pseudo labels ``pseudo``; return the scalar log lines."""
     from mmengine.runner import Runner
-    # The Runner formats the whole config with yapf several times (dump,
-    # log, visualiser, checkpoint meta): seconds per run on this CPU, and
-    # irrelevant here.
-    monkeypatch.setattr(Config, 'pretty_text', property(lambda c: c.text))
-    root, pseudo = demo_with_pseudo
-    cfg = _cfg(name)
-    _shrink_crop(cfg)
     cfg.work_dir = str(tmp_path / 'work')
     # a visualiser of the same name from an earlier Runner would be reused
     # (and write into that Runner's work dir)
@@ -266,7 +247,33 @@ def test_demo_config_trains_and_evaluates(name, demo_with_pseudo, tmp_path,
     scalars = glob.glob(
         osp.join(cfg.work_dir, '*', 'vis_data', 'scalars.json'))
     assert scalars
-    lines = [json.loads(x) for x in open(scalars[0])]
+    with open(scalars[0]) as f:
+        return [json.loads(x) for x in f]
+
+
+def _shrink_crop(cfg, size=64):
+    """Train the demo config on a ``size`` crop (speed only)."""
+    cfg.model.data_preprocessor.size = (size, size)
+    for t in cfg.train_dataloader.dataset.pipeline:
+        if t.type == 'RandomResize':
+            t.scale = (2 * size, size)
+        elif t.type == 'RandomCrop':
+            t.crop_size = (size, size)
+        elif t.type == 'Pad':
+            t.size = (size, size)
+
+
+@pytest.mark.parametrize('name', sorted(DEMO))
+def test_demo_config_trains_and_evaluates(name, demo_with_pseudo, tmp_path,
+                                          monkeypatch):
+    # The Runner formats the whole config with yapf several times (dump,
+    # log, visualiser, checkpoint meta): seconds per run on this CPU, and
+    # irrelevant here.
+    monkeypatch.setattr(Config, 'pretty_text', property(lambda c: c.text))
+    root, pseudo = demo_with_pseudo
+    cfg = _cfg(name)
+    _shrink_crop(cfg)
+    lines = _train_two_iterations(cfg, tmp_path, root, pseudo)
     assert any('loss' in x for x in lines)
     val = [x for x in lines if 'mIoU' in x]  # validation after iteration 2
     assert len(val) == 1 and val[0]['step'] == 2
@@ -320,7 +327,6 @@ def test_real_config_trains_two_iterations(name, demo_with_pseudo,
     """Every model-zoo config (ResNet-101 / MiT-B2, random init instead of
     the pretrained weights, 64 crop) trains 2 iterations on pseudo labels and
     evaluates through the Runner."""
-    from mmengine.runner import Runner
     monkeypatch.setattr(Config, 'pretty_text', property(lambda c: c.text))
     root, pseudo = coco_with_pseudo if 'coco' in name else demo_with_pseudo
     cfg = _cfg(name)
@@ -328,26 +334,7 @@ def test_real_config_trains_two_iterations(name, demo_with_pseudo,
     cfg.model.backbone.init_cfg = None
     _shrink_crop(cfg)
     _shrink_test(cfg)
-    cfg.work_dir = str(tmp_path / 'work')
-    cfg.visualizer.name = f'vis_{tmp_path.name}'
-    cfg.train_cfg.max_iters = 2
-    cfg.train_cfg.val_interval = 2
     cfg.param_scheduler = [dict(type='ConstantLR', factor=1.0, by_epoch=False)]
-    cfg.default_hooks.checkpoint.interval = 2
-    cfg.default_hooks.logger.interval = 1
-    cfg.randomness = dict(seed=0)
-    for loader in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
-        dl = cfg[loader]
-        dl.num_workers = 0
-        dl.persistent_workers = False
-        dl.dataset.data_root = root
-    cfg.train_dataloader.batch_size = 2
-    cfg.train_dataloader.dataset.data_prefix.seg_map_path = pseudo
-    runner = Runner.from_cfg(cfg)
-    runner.train()
-    assert osp.isfile(osp.join(cfg.work_dir, 'iter_2.pth'))
-    scalars = glob.glob(
-        osp.join(cfg.work_dir, '*', 'vis_data', 'scalars.json'))
-    lines = [json.loads(x) for x in open(scalars[0])]
+    lines = _train_two_iterations(cfg, tmp_path, root, pseudo)
     val = [x for x in lines if 'mIoU' in x]
     assert len(val) == 1 and 0.0 <= val[0]['mIoU'] <= 100.0
