@@ -28,7 +28,7 @@ from torch import Tensor
 from mmseg.models.segmentors import EncoderDecoder, SegTTAModel
 from mmseg.utils import OptSampleList, SampleList
 from mmseg_sipe.registry import MODELS
-from ..utils import init_weights_nchw, to_channels_last
+from ..utils import ChannelsLastMixin
 
 #: deeplab-pytorch's test-time CRF settings (``configs/voc12.yaml``).
 DEFAULT_CRF_CFG: Dict = dict(
@@ -122,7 +122,7 @@ def crf_refine_logits(logits: Tensor, img: np.ndarray,
 
 
 @MODELS.register_module()
-class CRFEncoderDecoder(EncoderDecoder):
+class CRFEncoderDecoder(ChannelsLastMixin, EncoderDecoder):
     """``EncoderDecoder`` with optional dense-CRF post-processing.
 
     When ``crf.enabled``, ``predict`` (validation, testing, inference)
@@ -152,21 +152,8 @@ class CRFEncoderDecoder(EncoderDecoder):
                  **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.crf_cfg = parse_crf_cfg(crf)
-        # opt-in NHWC convolution weights from construction on (before any
-        # DDP wrapping)
-        self.channels_last = channels_last
-        if channels_last:
-            for name, child in self.named_children():
-                if name != 'data_preprocessor':
-                    to_channels_last(child)
-
-    def init_weights(self):
-        """mmengine's initialisation on NCHW views of channels-last weights
-        (same values as an NCHW model; :mod:`..utils.memory_format`)."""
-        if not self.channels_last:
-            return super().init_weights()
-        with init_weights_nchw(self):
-            super().init_weights()
+        # opt-in NHWC weights from construction on (before DDP wrapping)
+        self._init_channels_last(channels_last)
 
     @property
     def crf_enabled(self) -> bool:

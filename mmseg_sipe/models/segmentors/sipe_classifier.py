@@ -9,7 +9,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from mmseg_sipe.registry import MODELS
-from ..utils import init_weights_nchw, to_channels_last
+from ..utils import ChannelsLastMixin
 from ..functional import (background_cam, instance_cam, max_normalize,
                           seed_prototypes, structure_seeds)
 
@@ -17,7 +17,7 @@ SEED_FEATURES = ('x4', 'hie')
 
 
 @MODELS.register_module()
-class SIPEClassifier(BaseSegmentor):
+class SIPEClassifier(ChannelsLastMixin, BaseSegmentor):
     """SIPE: CAM classifier with Image-specific Prototype Exploration.
 
     ``loss`` is the reference training forward (CAM with background channel,
@@ -95,19 +95,7 @@ class SIPEClassifier(BaseSegmentor):
         self.bg_weight = bg_weight
         self.prototype_denominator = prototype_denominator
         self.bg_from_all_classes = bg_from_all_classes
-        self.channels_last = channels_last
-        if channels_last:
-            to_channels_last(self.backbone)
-            to_channels_last(self.head)
-
-    def init_weights(self):
-        """mmengine's initialisation, run on NCHW views of the weights when
-        they are channels-last (same values as an NCHW model; see
-        :mod:`mmseg_sipe.models.utils.memory_format`)."""
-        if not self.channels_last:
-            return super().init_weights()
-        with init_weights_nchw(self):
-            super().init_weights()
+        self._init_channels_last(channels_last)
 
     @property
     def num_classes(self) -> int:

@@ -1,3 +1,3 @@
-from .memory_format import init_weights_nchw, to_channels_last
+from .memory_format import ChannelsLastMixin, init_weights_nchw
 
-__all__ = ['to_channels_last', 'init_weights_nchw']
+__all__ = ['ChannelsLastMixin', 'init_weights_nchw']

@@ -1,5 +1,6 @@
-"""Channels-last (NHWC) convolution weights for the models that default to
-them (:class:`SIPEClassifier`, :class:`CRFEncoderDecoder`).
+"""Opt-in channels-last (NHWC) convolution weights
+(``model.channels_last=True`` on :class:`SIPEClassifier` and
+:class:`CRFEncoderDecoder`, through :class:`ChannelsLastMixin`).
 
 Weights are converted once, at construction -- before mmengine wraps the
 model in DDP, whose gradient buckets follow the parameters' strides at
@@ -18,10 +19,30 @@ import torch
 from torch import nn
 
 
-def to_channels_last(module: nn.Module) -> nn.Module:
-    """Store every 4-D parameter and buffer of ``module`` channels-last, in
-    place (the ``Parameter`` objects are kept)."""
-    return module.to(memory_format=torch.channels_last)
+class ChannelsLastMixin:
+    """For a segmentor (an mmengine ``BaseModule``): call
+    :meth:`_init_channels_last` at the end of ``__init__``; ``init_weights``
+    then runs on NCHW views of channels-last weights."""
+
+    channels_last = False
+
+    def _init_channels_last(self, enabled: bool) -> None:
+        """Store every 4-D parameter of the submodules (the data
+        preprocessor aside) channels-last, in place (the ``Parameter``
+        objects are kept)."""
+        self.channels_last = enabled
+        if enabled:
+            for name, child in self.named_children():
+                if name != 'data_preprocessor':
+                    child.to(memory_format=torch.channels_last)
+
+    def init_weights(self):
+        """mmengine's initialisation; on NCHW views of the weights when they
+        are channels-last (same values as an NCHW model)."""
+        if not self.channels_last:
+            return super().init_weights()
+        with init_weights_nchw(self):
+            super().init_weights()
 
 
 @contextmanager
