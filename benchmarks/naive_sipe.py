@@ -13,7 +13,11 @@ way the reference code (chenqi1126/SIPE ``network/resnet50_SIPE.py``,
 * prototypes as ``adaptive_avg_pool2d`` of the ``[N,K+1,C,h,w]`` product and
   IS-CAM through ``torch.cosine_similarity`` with broadcasting (§3.3, §3.4);
 * one scale at a time, every channel upsampled to image size before the
-  label channels are picked (§6.1), results copied to the host at the end.
+  label channels are picked (§6.1), results copied to the host at the end;
+* ``cam2ir`` (§7.1) as ``cam2ir.py:_work``: two independent
+  ``crf_inference_label`` calls per image (each building its own
+  ``DenseCRF2D`` and lattices), glibc's default heap, the PNG written in
+  place.
 
 The network weights are those of the :class:`SIPEClassifier` passed in (its
 backbone, side convolutions and classifier modules are called directly), so
@@ -210,3 +214,43 @@ def naive_multiscale_is_cam(model, img: np.ndarray, img_labels: np.ndarray,
     valid_cat = torch.nonzero(label[:, 0, 0])[:, 0]
     is_cam = is_cam[valid_cat]
     return valid_cat.cpu().numpy(), is_cam.cpu().numpy()
+
+
+# ---------------------------------------------------------------------------
+# cam2ir (§7.1)
+# ---------------------------------------------------------------------------
+def naive_crf_inference_label(img: np.ndarray, labels: np.ndarray,
+                              n_labels: int, t: int = 10,
+                              gt_prob: float = 0.7) -> np.ndarray:
+    """Reference ``imutils.crf_inference_label``: ``[H, W]`` labels."""
+    import pydensecrf.densecrf as dcrf
+    from pydensecrf.utils import unary_from_labels
+    h, w = img.shape[:2]
+    d = dcrf.DenseCRF2D(w, h, n_labels)
+    unary = unary_from_labels(labels, n_labels, gt_prob=gt_prob,
+                              zero_unsure=False)
+    d.setUnaryEnergy(unary)
+    d.addPairwiseGaussian(sxy=3, compat=3)
+    d.addPairwiseBilateral(sxy=50, srgb=5, rgbim=np.ascontiguousarray(img),
+                           compat=10)
+    q = d.inference(t)
+    return np.argmax(np.array(q).reshape((n_labels, h, w)), axis=0)
+
+
+def naive_cam2ir(img_path: str, cam_file: str, out_png: str) -> None:
+    """Reference ``cam2ir.py:_work`` for one image (our ``.npz`` input)."""
+    img = np.array(Image.open(img_path).convert('RGB'))
+    with np.load(cam_file) as z:
+        cams = z['cam'].astype(np.float32)
+        keys = z['keys'].astype(np.int64)
+    fg_conf_cam = np.argmax(cams, axis=0)
+    pred = naive_crf_inference_label(img, fg_conf_cam, keys.shape[0])
+    fg_conf = keys[pred]
+    cams[0] = cams[0] * 0.5  # the reference scales IS_CAM[0] in place
+    bg_conf_cam = np.argmax(cams, axis=0)
+    pred = naive_crf_inference_label(img, bg_conf_cam, keys.shape[0])
+    bg_conf = keys[pred]
+    conf = fg_conf.copy()
+    conf[fg_conf == 0] = 255
+    conf[bg_conf + fg_conf == 0] = 0
+    Image.fromarray(conf.astype(np.uint8)).save(out_png)

@@ -222,6 +222,12 @@ def _evaluate_targets(case_cls, res: Dict[str, Any]) -> List[Dict]:
             value = vs.get(v, {}).get('speedup')
             met = None if value is None else value >= thr
             t = dict(op='>=', threshold=thr)
+        elif kind.startswith('speedup_vs:'):
+            ref = vs.get(kind.split(':', 1)[1], {}).get('median_s')
+            mine = vs.get(v, {}).get('median_s')
+            value = ref / mine if ref and mine else None
+            met = None if value is None else value >= thr
+            t = dict(op='>=', threshold=thr)
         elif kind == 'mem_ratio':
             value = vs.get(v, {}).get('mem_ratio')
             met = None if value is None else value <= thr

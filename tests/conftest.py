@@ -1,7 +1,5 @@
 """Shared fixtures: a small demo dataset and how to run the tools."""
-import os
 import os.path as osp
-import subprocess
 import sys
 
 import pytest

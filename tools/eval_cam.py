@@ -14,8 +14,7 @@ import sys
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
 try:
-    from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
-                                      dataset_items_from_args)
+    from mmseg_sipe.utils.cli import add_dataset_args, dataset_items_from_args
 except ImportError as e:  # one line, e.g. an incompatible mmcv
     sys.exit(f'error: {e}')
 

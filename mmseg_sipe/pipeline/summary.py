@@ -2,7 +2,7 @@
 import json
 import os
 import os.path as osp
-from typing import Dict, List, Sequence
+from typing import Dict, List
 
 import numpy as np
 

@@ -1,9 +1,16 @@
 """``cam2ir``: dense-CRF labels from IS-CAM files for a whole split."""
 import multiprocessing as mp
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from typing import Dict, List, Optional, Sequence
 
+from ..utils.heap import heap_retention, retain_freed_memory
 from ..utils.sharded import JobSummary, run_sharded
+
+
+def _crf_worker_init() -> None:
+    """Pool initializer of CRF worker processes: keep freed memory in the
+    heap for the worker's life (see :mod:`mmseg_sipe.utils.heap`)."""
+    retain_freed_memory()
 
 
 class _CRFJob:
@@ -18,15 +25,22 @@ class _CRFJob:
         self.allow_pickle = allow_pickle
         self.params = params
 
+    def cam_file(self, item: Dict) -> str:
+        """The localisation-map file of ``item`` (ours, or with
+        ``allow_pickle`` a reference ``.npy`` when ours is absent)."""
+        from ..cam.io import cam_path
+        path = cam_path(self.cam_dir, item['name'])
+        if self.allow_pickle and not osp.exists(path):
+            path = osp.join(self.cam_dir, item['name'] + '.npy')
+        return path
+
     def __call__(self, item: Dict):
         try:
-            from ..cam.io import cam_path, load_cam
+            from ..cam.io import load_cam
             from ..cam.make_cam import read_rgb
             from ..refine.crf import cam_to_ir_label, crf_refine_label
             from ..utils.label_io import save_label_png
-            path = cam_path(self.cam_dir, item['name'])
-            if self.allow_pickle and not osp.exists(path):
-                path = osp.join(self.cam_dir, item['name'] + '.npy')
+            path = self.cam_file(item)
             keys, cam = load_cam(path, allow_pickle=self.allow_pickle)
             img = read_rgb(item['img_path'])
             if img.shape[:2] != cam.shape[1:]:
@@ -42,6 +56,36 @@ class _CRFJob:
             return e
 
 
+def crf_worker_pool(num_workers: int):
+    """A started pool of ``num_workers`` CRF processes for
+    :func:`make_crf_labels` (``pool=``), to reuse across calls.
+
+    ``spawn`` processes with the CRF heap settings (:func:`_crf_worker_init`).
+    Close it with ``pool.close(); pool.join()`` or use it in a ``with``
+    block.
+    """
+    return mp.get_context('spawn').Pool(int(num_workers),
+                                        initializer=_crf_worker_init)
+
+
+def largest_first(items: Sequence[Dict], file_of) -> List[Dict]:
+    """``items`` ordered for a process pool: unreadable first (their error
+    shows at once), then by descending ``os.path.getsize(file_of(item))``.
+
+    A CRF's cost grows with its number of labels, and so does the size of
+    its IS-CAM file; handing out the largest jobs first keeps the workers
+    from waiting on one last big image (longest-processing-time-first).
+    Ties keep their order.
+    """
+    def key(it):
+        try:
+            return -osp.getsize(file_of(it))
+        except OSError:
+            return -float('inf')
+
+    return sorted(items, key=key)
+
+
 def make_crf_labels(items: Sequence[Dict],
                     cam_dir: str,
                     out_dir: str,
@@ -49,29 +93,41 @@ def make_crf_labels(items: Sequence[Dict],
                     num_workers: int = 1,
                     skip_bad: bool = False,
                     allow_pickle: bool = False,
-                    crf_params: Optional[Dict] = None) -> JobSummary:
+                    crf_params: Optional[Dict] = None,
+                    pool=None) -> JobSummary:
     """Write ``<out_dir>/<name>.png`` for this rank's share of ``items``.
 
     Args:
         mode: ``'cam2ir'`` -- IR labels (confident fg, bg, 255 uncertain;
             reference ``cam2ir.py``); ``'label'`` -- CRF of argmax IS-CAM
             (the COCO pseudo label, no ignore).
-        num_workers: CRF processes inside this rank.
+        num_workers: CRF processes inside this rank; ``<= 1`` runs the CRFs
+            in this process.  Either way glibc's heap keeps freed memory
+            while CRFs run (:mod:`mmseg_sipe.utils.heap`; in this process
+            only for the duration of the call).
         crf_params: overrides of the reference CRF parameters.
+        pool: a started :func:`crf_worker_pool` to use instead of starting
+            ``num_workers`` processes (it is left open).
+
+    With worker processes the images are handed out largest IS-CAM file
+    first (:func:`largest_first`); the outputs do not depend on the order.
     """
     if mode not in ('cam2ir', 'label'):
         raise ValueError(f"mode must be 'cam2ir' or 'label', got {mode!r}")
     job = _CRFJob(cam_dir, out_dir, mode, allow_pickle, dict(crf_params or {}))
 
     def prefetch(todo):
-        if num_workers <= 1 or len(todo) <= 1:
-            for it in todo:
-                yield it, job(it)
+        if pool is None and (num_workers <= 1 or len(todo) <= 1):
+            with heap_retention():
+                for it in todo:
+                    yield it, job(it)
             return
-        ctx = mp.get_context('spawn')
-        with ctx.Pool(min(num_workers, len(todo))) as pool:
-            for it, res in zip(todo, pool.imap(job, todo)):
-                yield it, res
+        order = largest_first(todo, job.cam_file)
+        if pool is not None:
+            yield from zip(order, pool.imap(job, order))
+            return
+        with crf_worker_pool(min(num_workers, len(todo))) as own:
+            yield from zip(order, own.imap(job, order))
 
     return run_sharded(
         items,

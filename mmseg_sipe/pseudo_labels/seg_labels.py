@@ -1,6 +1,6 @@
 """IRN random walk on IS-CAM -> pseudo-label PNGs for a whole split."""
 import os.path as osp
-from typing import Dict, Optional, Sequence
+from typing import Dict, Sequence
 
 import torch
 from mmengine.config import Config

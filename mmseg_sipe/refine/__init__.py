@@ -6,7 +6,8 @@
 * :mod:`.irn_data` - IRN training data (IR label dataset, transforms).
 """
 from .crf import (DenseCRF, cam_to_ir_label, crf_inference_label,
-                  crf_inference_prob, crf_refine_label, run_in_pool)
+                  crf_inference_labels, crf_inference_prob, crf_refine_label,
+                  run_in_pool)
 from .irn_data import (IRLabelCOCODataset, IRLabelDataset, IRNRandomCrop,
                        IRNRandomRescale, IRNReduceLabel)
 from .path_index import (affinity_labels, edge_to_affinity, path_coords,
@@ -16,7 +17,7 @@ from .random_walk import (affinity_to_transition, edge_to_dense_affinity,
 
 __all__ = [
     'DenseCRF', 'cam_to_ir_label', 'crf_inference_label',
-    'crf_inference_prob', 'crf_refine_label', 'run_in_pool',
+    'crf_inference_labels', 'crf_inference_prob', 'crf_refine_label', 'run_in_pool',
     'IRLabelDataset', 'IRLabelCOCODataset', 'IRNRandomCrop', 'IRNRandomRescale', 'IRNReduceLabel',
     'affinity_labels', 'edge_to_affinity', 'path_coords', 'search_offsets',
     'search_paths', 'affinity_to_transition', 'edge_to_dense_affinity',

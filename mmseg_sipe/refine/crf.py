@@ -6,7 +6,8 @@ of the package works without it; calling a CRF function without it raises an
 ``ImportError`` that says how to install it.
 
 * :func:`crf_inference_label` - CRF of a hard label map (IRN / SIPE
-  ``imutils.crf_inference_label``).
+  ``imutils.crf_inference_label``); :func:`crf_inference_labels` - the same
+  for several maps of one image on shared pairwise lattices.
 * :func:`crf_inference_prob` - CRF of a probability map (deeplab-pytorch's
   test-time CRF, used for stage two).
 * :func:`cam_to_ir_label` - SIPE ``cam2ir.py``: IS-CAM -> IR label (confident
@@ -50,19 +51,78 @@ def _check_image(img: np.ndarray, height: int, width: int) -> np.ndarray:
                          f'is {height}x{width}')
     if img.dtype != np.uint8:
         raise ValueError(f'img must be uint8, got {img.dtype}')
-    return np.ascontiguousarray(img)
+    img = np.ascontiguousarray(img)
+    # pydensecrf takes a writable buffer (np.asarray of a PIL image is not)
+    return img if img.flags.writeable else img.copy()
+
+
+def crf_inference_labels(img: np.ndarray,
+                         label_maps: Sequence[np.ndarray],
+                         n_labels: int,
+                         t: int = 10,
+                         gt_prob: float = 0.7,
+                         gauss_sxy: float = 3,
+                         gauss_compat: float = 3,
+                         bi_sxy: float = 50,
+                         bi_srgb: float = 5,
+                         bi_compat: float = 10) -> List[np.ndarray]:
+    """:func:`crf_inference_label` of several label maps of one image.
+
+    The Gaussian and bilateral kernels depend only on the image, so their
+    permutohedral lattices are built once and every map gets its own unary
+    and ``t`` mean-field iterations on them.  Each result is identical to a
+    separate :func:`crf_inference_label` call (mean-field starts from the
+    unary alone); ``cam2ir`` saves one lattice build and its allocations per
+    image this way.
+
+    Args:
+        img (ndarray): ``H x W x 3`` uint8 image.
+        label_maps (list[ndarray]): ``H x W`` integer labels in
+            ``[0, n_labels)`` each.
+        n_labels (int): Number of labels.
+
+    Returns:
+        list[ndarray]: ``H x W`` int64 labels, one per map.
+    """
+    maps = [np.asarray(m) for m in label_maps]
+    if not maps:
+        return []
+    n_labels = int(n_labels)
+    if n_labels < 1:
+        raise ValueError(f'n_labels must be >= 1, got {n_labels}')
+    for labels in maps:
+        if labels.ndim != 2:
+            raise ValueError(f'labels must be HxW, got shape {labels.shape}')
+        if labels.shape != maps[0].shape:
+            raise ValueError(f'label maps differ in size: {maps[0].shape} '
+                             f'and {labels.shape}')
+        if labels.size and (labels.min() < 0 or labels.max() >= n_labels):
+            raise ValueError(f'labels must lie in [0, {n_labels}), got '
+                             f'[{labels.min()}, {labels.max()}]')
+    h, w = maps[0].shape
+    img = _check_image(img, h, w)
+    if n_labels == 1:  # nothing to decide (and the unary would divide by 0)
+        return [np.zeros((h, w), np.int64) for _ in maps]
+    dcrf, dutils = _import_densecrf()
+    d = dcrf.DenseCRF2D(w, h, n_labels)
+    d.addPairwiseGaussian(sxy=gauss_sxy, compat=gauss_compat)
+    d.addPairwiseBilateral(
+        sxy=bi_sxy, srgb=bi_srgb, rgbim=img, compat=bi_compat)
+    out = []
+    for labels in maps:
+        unary = dutils.unary_from_labels(
+            labels.astype(np.int64), n_labels, gt_prob=gt_prob,
+            zero_unsure=False)
+        d.setUnaryEnergy(np.ascontiguousarray(unary))
+        q = d.inference(int(t))
+        out.append(np.argmax(np.array(q).reshape((n_labels, h, w)), axis=0))
+    return out
 
 
 def crf_inference_label(img: np.ndarray,
                         labels: np.ndarray,
                         n_labels: int,
-                        t: int = 10,
-                        gt_prob: float = 0.7,
-                        gauss_sxy: float = 3,
-                        gauss_compat: float = 3,
-                        bi_sxy: float = 50,
-                        bi_srgb: float = 5,
-                        bi_compat: float = 10) -> np.ndarray:
+                        **crf_kwargs) -> np.ndarray:
     """Dense CRF of a hard label map (reference parameters as defaults).
 
     Unary: ``unary_from_labels(labels, n_labels, gt_prob, zero_unsure=False)``;
@@ -73,33 +133,14 @@ def crf_inference_label(img: np.ndarray,
         img (ndarray): ``H x W x 3`` uint8 image.
         labels (ndarray): ``H x W`` integer labels in ``[0, n_labels)``.
         n_labels (int): Number of labels.
+        **crf_kwargs: ``t=10, gt_prob=0.7, gauss_sxy=3, gauss_compat=3,
+            bi_sxy=50, bi_srgb=5, bi_compat=10`` (see
+            :func:`crf_inference_labels`).
 
     Returns:
         ndarray: ``H x W`` int64 labels in ``[0, n_labels)``.
     """
-    labels = np.asarray(labels)
-    if labels.ndim != 2:
-        raise ValueError(f'labels must be HxW, got shape {labels.shape}')
-    h, w = labels.shape
-    img = _check_image(img, h, w)
-    n_labels = int(n_labels)
-    if n_labels < 1:
-        raise ValueError(f'n_labels must be >= 1, got {n_labels}')
-    if labels.size and (labels.min() < 0 or labels.max() >= n_labels):
-        raise ValueError(f'labels must lie in [0, {n_labels}), got '
-                         f'[{labels.min()}, {labels.max()}]')
-    if n_labels == 1:  # nothing to decide (and the unary would divide by 0)
-        return np.zeros((h, w), np.int64)
-    dcrf, dutils = _import_densecrf()
-    d = dcrf.DenseCRF2D(w, h, n_labels)
-    unary = dutils.unary_from_labels(
-        labels.astype(np.int64), n_labels, gt_prob=gt_prob, zero_unsure=False)
-    d.setUnaryEnergy(np.ascontiguousarray(unary))
-    d.addPairwiseGaussian(sxy=gauss_sxy, compat=gauss_compat)
-    d.addPairwiseBilateral(
-        sxy=bi_sxy, srgb=bi_srgb, rgbim=img, compat=bi_compat)
-    q = d.inference(int(t))
-    return np.argmax(np.array(q).reshape((n_labels, h, w)), axis=0)
+    return crf_inference_labels(img, [labels], n_labels, **crf_kwargs)[0]
 
 
 def crf_inference_prob(img: np.ndarray,
@@ -157,6 +198,16 @@ def _check_cam(is_cam: np.ndarray, keys) -> tuple:
     return is_cam, keys.astype(np.int64)
 
 
+def _argmax_bg_scaled(is_cam: np.ndarray, bg_scale: float) -> np.ndarray:
+    """``argmax`` over channels with channel 0 multiplied by ``bg_scale``
+    (the input is not modified)."""
+    if bg_scale == 1.0:
+        return np.argmax(is_cam, axis=0)
+    cam = is_cam.copy()
+    cam[0] = cam[0] * bg_scale
+    return np.argmax(cam, axis=0)
+
+
 def crf_refine_label(img: np.ndarray, is_cam: np.ndarray, keys,
                      bg_scale: float = 1.0, **crf_kwargs) -> np.ndarray:
     """``keys[crf(argmax(IS-CAM))]``: a dense-CRF pseudo label, no ignore.
@@ -179,12 +230,8 @@ def crf_refine_label(img: np.ndarray, is_cam: np.ndarray, keys,
         ndarray: ``H x W`` uint8 class ids.
     """
     is_cam, keys = _check_cam(is_cam, keys)
-    cam = is_cam
-    if bg_scale != 1.0:
-        cam = is_cam.copy()
-        cam[0] = cam[0] * bg_scale
-    pred = crf_inference_label(img, np.argmax(cam, axis=0), len(keys),
-                               **crf_kwargs)
+    pred = crf_inference_label(img, _argmax_bg_scaled(is_cam, bg_scale),
+                               len(keys), **crf_kwargs)
     return keys[pred].astype(np.uint8)
 
 
@@ -199,8 +246,10 @@ def cam_to_ir_label(img: np.ndarray, is_cam: np.ndarray, keys,
 
     So a pixel is a foreground class where the plain CRF says so, background
     only where both CRFs say background, and 255 (uncertain) where the plain
-    CRF says background but the weakened-background one does not.  The input
-    is not modified.
+    CRF says background but the weakened-background one does not.  The two
+    CRFs share their pairwise lattices (:func:`crf_inference_labels`); the
+    result equals two separate :func:`crf_refine_label` calls.  The input is
+    not modified.
 
     Args:
         img (ndarray): ``H x W x 3`` uint8 image.
@@ -208,13 +257,15 @@ def cam_to_ir_label(img: np.ndarray, is_cam: np.ndarray, keys,
         keys (array): ``K+1`` class ids (``keys[0] == 0``).
         bg_scale (float): Background factor of step 2 (0.5).
         ignore_index (int): Value of uncertain pixels (255).
-        **crf_kwargs: Passed to :func:`crf_inference_label`.
+        **crf_kwargs: Passed to :func:`crf_inference_labels`.
 
     Returns:
         ndarray: ``H x W`` uint8 IR label.
     """
-    fg = crf_refine_label(img, is_cam, keys, 1.0, **crf_kwargs)
-    bg = crf_refine_label(img, is_cam, keys, bg_scale, **crf_kwargs)
+    is_cam, keys = _check_cam(is_cam, keys)
+    fg, bg = (keys[p].astype(np.uint8) for p in crf_inference_labels(
+        img, [_argmax_bg_scaled(is_cam, 1.0),
+              _argmax_bg_scaled(is_cam, bg_scale)], len(keys), **crf_kwargs))
     conf = fg.copy()
     conf[fg == 0] = ignore_index
     conf[(fg.astype(np.int64) + bg) == 0] = 0

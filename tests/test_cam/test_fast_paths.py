@@ -286,8 +286,8 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     assert meta['quick'] is True
     cases = res['cases']
     assert set(cases) == {
-        'iscam', 'train_step', 'crf', 'random_walk', 'stage2_deeplabv2',
-        'stage2_segformer', 'amp_agreement', 'amp_miou'
+        'iscam', 'train_step', 'crf', 'crf21', 'random_walk',
+        'stage2_deeplabv2', 'stage2_segformer', 'amp_agreement', 'amp_miou'
     }
     for name, c in cases.items():
         assert 'error' not in c, (name, c.get('error'), c.get('traceback'))
@@ -315,6 +315,15 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     assert isc['checks']['exact']['max_abs_diff_vs_naive'] <= 1e-4
     assert 'fp16' in isc['variants'] or 'fp16' in isc['skipped']
     assert 'loss_cls' in cases['train_step']['checks']['naive']
+    for name in ('crf', 'crf21'):  # our cam2ir == the reference's labels
+        crf = cases[name]
+        assert set(crf['variants']) == {'naive', 'w1', 'w2'}
+        assert crf['checks'] == {'w1': dict(labels_equal_to_naive=True),
+                                 'w2': dict(labels_equal_to_naive=True)}
+        assert crf['derived']['w2_over_w1'] > 0
+    t = cases['crf']['targets'][0]
+    assert t['variant'] == 'w2' and t['value'] == pytest.approx(
+        cases['crf']['derived']['w2_over_w1'])
     rw = cases['random_walk']
     assert rw['derived']['naive_voc_extrapolated_s'] > 0
     assert rw['checks']['fast']['label_agreement_vs_dense'] > 0.9

@@ -1,14 +1,23 @@
 """Dense CRF helpers (pydensecrf is a required dependency: no skipping)."""
 import operator
 import pickle
+import sys
 
 import numpy as np
 import pytest
 
 from mmseg_sipe.refine.crf import (DenseCRF, cam_to_ir_label,
-                                   crf_inference_label, crf_inference_prob,
-                                   crf_refine_label, run_in_pool)
+                                   crf_inference_label, crf_inference_labels,
+                                   crf_inference_prob, crf_refine_label,
+                                   run_in_pool)
 from mmseg_sipe.registry import TASK_UTILS
+from sipe_testing import ROOT
+
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+# the reference imutils.crf_inference_label / cam2ir.py, transcribed
+from benchmarks.naive_sipe import naive_crf_inference_label  # noqa: E402
 
 
 def _two_region_image(h=40, w=60, seed=0):
@@ -79,6 +88,57 @@ def test_cam_to_ir_label_handmade():
     np.testing.assert_array_equal(
         crf_refine_label(img, cam, keys, bg_scale=0.5),
         np.where(expected == 0, 0, 8))
+
+
+@pytest.mark.parametrize('n_labels', [3, 21])
+def test_shared_lattice_equals_separate_crfs(n_labels):
+    """Three label maps on one image's lattices == three reference CRFs."""
+    rng = np.random.RandomState(n_labels)
+    h, w = 36, 52
+    img = rng.randint(0, 256, (h, w, 3)).astype(np.uint8)
+    img[:, : w // 2] //= 4  # some structure for the bilateral kernel
+    maps = [rng.randint(0, n_labels, (h, w)) for _ in range(3)]
+    maps[1][:12] = 0  # blocks survive the CRF: not all-noise outputs
+    maps[2][:, 30:] = n_labels - 1
+    shared = crf_inference_labels(img, maps, n_labels)
+    assert len(shared) == 3
+    for m, out in zip(maps, shared):
+        ref = naive_crf_inference_label(img, m, n_labels)
+        assert out.dtype == np.int64 and out.shape == (h, w)
+        np.testing.assert_array_equal(out, ref)
+    # the outputs differ between maps (no state leaks from one to the next)
+    assert not np.array_equal(shared[1], shared[2])
+    assert crf_inference_labels(img, [], n_labels) == []
+    with pytest.raises(ValueError, match='differ in size'):
+        crf_inference_labels(img, [maps[0], maps[1][:-1]], n_labels)
+    with pytest.raises(ValueError, match=r'\[0, 3\)'):
+        crf_inference_labels(img, [maps[0] % 3, maps[1] + 3], 3)
+
+
+def test_cam_to_ir_label_equals_reference_cam2ir():
+    """cam2ir on shared lattices == the reference's two separate CRFs
+    (``naive_cam2ir``'s steps, on arrays instead of files)."""
+    rng = np.random.RandomState(3)
+    h, w = 40, 48
+    img = rng.randint(0, 256, (h, w, 3)).astype(np.uint8)
+    keys = np.array([0, 4, 11, 15])
+    cam = rng.rand(4, h // 8, w // 8).astype(np.float32)
+    cam = np.kron(cam, np.ones((8, 8), np.float32))  # blocky: CRF keeps it
+    cam /= cam.max(axis=(1, 2), keepdims=True)
+    cam[0, :16, :16] = 1.0  # confident background there
+    cam[1:, :16, :16] *= 0.3
+    # reference cam2ir.py step by step (it scales IS_CAM[0] in place)
+    cams = cam.copy()
+    fg = keys[naive_crf_inference_label(img, np.argmax(cams, 0), len(keys))]
+    cams[0] = cams[0] * 0.5
+    bg = keys[naive_crf_inference_label(img, np.argmax(cams, 0), len(keys))]
+    conf = fg.copy()
+    conf[fg == 0] = 255
+    conf[bg + fg == 0] = 0
+    out = cam_to_ir_label(img, cam, keys)
+    np.testing.assert_array_equal(out, conf.astype(np.uint8))
+    assert {0, 255} <= set(np.unique(out).tolist())  # all three kinds occur
+    assert len(set(np.unique(out).tolist()) - {0, 255}) >= 1
 
 
 def test_cam_to_ir_label_bad_keys():

@@ -1,7 +1,6 @@
 """IPE head: side convolutions (hierarchical feature) and the CAM classifier."""
 from typing import Dict, Sequence
 
-import torch
 import torch.nn as nn
 from mmengine.model import BaseModule
 from torch import Tensor
