@@ -521,24 +521,27 @@ class CrfCase(Case):
     images), 2 (two), 3 and 4: mean 1.9, while most VOC images carry one or
     two classes.  :class:`Crf21Case` is the 21-label worst case.
 
-    Variants (each in an already started process pool, so the benchmark
-    process never changes its own heap settings, and 1 and 2 workers are
-    compared like for like):
+    Variants (the pools are started in ``setup``, so the timings are the
+    steady state of a long run, and 1 and 2 workers compare like for like):
 
-    * ``naive``: the reference ``cam2ir.py`` (two independent CRFs per
-      image, default heap) in a 1-process pool;
+    * ``naive`` / ``naive_w2``: the reference ``cam2ir.py`` (two independent
+      CRFs per image, default heap) in a 1- / 2-process pool (the reference
+      also spreads images over ``--num_workers`` processes);
     * ``w1`` / ``w2``: ``make_crf_labels(pool=crf_worker_pool(n))`` with
       n = 1 / 2 (shared lattices, heap retention, largest IS-CAM first);
+    * ``w1_inline``: ``make_crf_labels(num_workers=1)``, in this process;
     * ``w2_spawn`` (full runs): ``make_crf_labels(num_workers=2)``, which
       starts its pool in every call (what one short call costs).
     """
     name = 'crf'
     title = 'dense CRF cam2ir, VOC-like (2-5 labels, 2 CRFs/image), per image'
-    variants = ['naive', 'w1', 'w2', 'w2_spawn']
+    variants = ['naive', 'naive_w2', 'w1', 'w1_inline', 'w2', 'w2_spawn']
+    quick_variants = ['naive', 'w1', 'w1_inline', 'w2']
     memory = False
     rounds = 5  # 2 processes on 2 cores: sensitive to any other load
     warmup = 0  # nothing to warm up but the pools, started in setup
     label_counts = [3, 2, 5, 2, 2, 4, 2, 3]  # in listing order
+    pool_sizes = dict(naive=1, naive_w2=2, w1=1, w2=2)
     targets = [
         ('2 workers >= 1.8x 1 worker (VOC-like labels)', 'w2',
          'speedup_vs:w1', 1.8),
@@ -546,8 +549,8 @@ class CrfCase(Case):
 
     def __init__(self, quick, device='cpu'):
         super().__init__(quick, device)
-        if quick:  # spawning a pool per call costs seconds: not in CI
-            self.variants = ['naive', 'w1', 'w2']
+        if quick:  # spawning pools costs seconds: the smallest set in CI
+            self.variants = list(self.quick_variants)
 
     def setup(self, variants):
         from PIL import Image
@@ -563,14 +566,14 @@ class CrfCase(Case):
         cam_dir = osp.join(self.tmp, 'cam')
         rng = np.random.RandomState(0)
         self.items = []
-        for i, n in enumerate(counts):
+        for i, n_labels in enumerate(counts):
             img, _, _ = demo_image(h, w, seed=100 + i)
             p = osp.join(self.tmp, f'img_{i}.png')
             Image.fromarray(img).save(p)
-            keys = np.concatenate(
-                [[0], np.sort(rng.choice(np.arange(1, 21), n - 1, False))])
+            keys = np.concatenate([[0], np.sort(
+                rng.choice(np.arange(1, 21), n_labels - 1, False))])
             save_cam(cam_path(cam_dir, f'img_{i}'), keys,
-                     smooth_maps(n, h, w, seed=100 + i))
+                     smooth_maps(n_labels, h, w, seed=100 + i))
             self.items.append(dict(name=f'img_{i}', img_path=p))
         self.cam_dir = cam_dir
         self.items_per_call = len(counts)
@@ -579,23 +582,22 @@ class CrfCase(Case):
         import multiprocessing as mp
 
         from mmseg_sipe.pseudo_labels import crf_worker_pool
-        sizes = dict(naive=1, w1=1, w2=2)
-        for v, n in sizes.items():  # the pools boot side by side
-            if v == 'naive' and v in variants:
-                self.pools[v] = mp.get_context('spawn').Pool(1)
-            elif v in variants:
-                self.pools[v] = crf_worker_pool(n)
+        for v, size in self.pool_sizes.items():  # they boot side by side
+            if v in variants:
+                self.pools[v] = mp.get_context('spawn').Pool(size) \
+                    if v.startswith('naive') else crf_worker_pool(size)
         for v, pool in self.pools.items():
-            pool.map(_pool_warm, range(sizes[v]), chunksize=1)
+            pool.map(_pool_warm, range(self.pool_sizes[v]), chunksize=1)
         self.params = dict(
             image=f'{h}x{w} (demo render)', labels_per_image=counts,
             images_per_call=len(counts),
             crf='reference cam2ir: gt_prob 0.7, gauss(3,3), bilateral(50,5,'
             '10), 10 iters; fg + weak-bg CRF per image',
             naive='reference cam2ir.py (benchmarks/naive_sipe.py) in a '
-            'started 1-process pool',
+            'started 1-process pool', naive_w2='the same, 2 processes',
             w1='make_crf_labels(pool=crf_worker_pool(1))',
             w2='make_crf_labels(pool=crf_worker_pool(2))',
+            w1_inline='make_crf_labels(num_workers=1), in-process',
             w2_spawn='make_crf_labels(num_workers=2), starting its pool')
 
     def _out(self):
@@ -606,20 +608,23 @@ class CrfCase(Case):
 
     def make(self, variant):
         from mmseg_sipe.pseudo_labels import make_crf_labels
-        if variant == 'naive':
+        if variant.startswith('naive'):
 
             def run_naive():
                 out = self._out()
                 job = _NaiveCam2irJob(self.cam_dir, out)
-                for _ in self.pools['naive'].imap(job, self.items):
+                for _ in self.pools[variant].imap(job, self.items):
                     pass
                 return out
 
             return run_naive
 
+        workers = dict(w1=1, w1_inline=1, w2=2, w2_spawn=2)[variant]
+
         def run():
             out = self._out()
-            s = make_crf_labels(self.items, self.cam_dir, out, num_workers=2,
+            s = make_crf_labels(self.items, self.cam_dir, out,
+                                num_workers=workers,
                                 pool=self.pools.get(variant))
             if s.failed or s.done != len(self.items):
                 raise RuntimeError(f'make_crf_labels: {s.line("crf")}')
@@ -646,9 +651,15 @@ class CrfCase(Case):
         return res
 
     def derived(self, stats):
-        w1 = stats.get('w1', {}).get('median_s')
-        w2 = stats.get('w2', {}).get('median_s')
-        return dict(w2_over_w1=w1 / w2) if w1 and w2 else {}
+        """``a_over_b`` = median(b) / median(a): 2 vs 1 worker, and ours vs
+        the reference at the same number of processes."""
+        med = {v: d.get('median_s') for v, d in stats.items()}
+        out = {}
+        for a, b in (('w2', 'w1'), ('naive_w2', 'naive'), ('w1', 'naive'),
+                     ('w2', 'naive_w2'), ('w1_inline', 'w1')):
+            if med.get(a) and med.get(b):
+                out[f'{a}_over_{b}'] = med[b] / med[a]
+        return out
 
     def teardown(self):
         for pool in getattr(self, 'pools', {}).values():
@@ -664,14 +675,11 @@ class Crf21Case(CrfCase):
     name = 'crf21'
     title = 'dense CRF cam2ir, 21 labels on every image (worst case), per ' \
         'image'
-    variants = ['naive', 'w1', 'w2']
+    variants = ['naive', 'naive_w2', 'w1', 'w2']
+    quick_variants = ['naive', 'w1', 'w2']
     rounds = 4
     label_counts = [21] * 8
     targets = []
-
-    def __init__(self, quick, device='cpu'):
-        super().__init__(quick, device)
-        self.variants = ['naive', 'w1', 'w2']
 
 
 # ---------------------------------------------------------------------------

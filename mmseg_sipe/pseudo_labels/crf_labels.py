@@ -1,7 +1,9 @@
 """``cam2ir``: dense-CRF labels from IS-CAM files for a whole split."""
 import multiprocessing as mp
 import os.path as osp
-from typing import Dict, List, Optional, Sequence
+from collections import deque
+from multiprocessing.pool import Pool
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
 from ..utils.heap import heap_retention, retain_freed_memory
 from ..utils.sharded import JobSummary, run_sharded
@@ -56,7 +58,7 @@ class _CRFJob:
             return e
 
 
-def crf_worker_pool(num_workers: int):
+def crf_worker_pool(num_workers: int) -> Pool:
     """A started pool of ``num_workers`` CRF processes for
     :func:`make_crf_labels` (``pool=``), to reuse across calls.
 
@@ -86,6 +88,36 @@ def largest_first(items: Sequence[Dict], file_of) -> List[Dict]:
     return sorted(items, key=key)
 
 
+def _run_inline(job: _CRFJob, todo: Sequence[Dict]) -> Iterator[Tuple]:
+    """``(item, job(item))`` in this process, the heap retained meanwhile."""
+    if not todo:
+        return
+    with heap_retention():
+        for it in todo:
+            yield it, job(it)
+
+
+def _run_in_pool(pool, job: _CRFJob, todo: Sequence[Dict],
+                 window: int) -> Iterator[Tuple]:
+    """``(item, job(item))`` in ``todo`` order from ``pool``, at most
+    ``window`` jobs submitted ahead.  If the consumer stops early (a failed
+    item), the submitted jobs are waited for, so a caller's pool is idle
+    again and no output appears after the error."""
+    pending: deque = deque()
+    try:
+        for it in todo:
+            pending.append((it, pool.apply_async(job, (it, ))))
+            if len(pending) >= window:
+                first, res = pending.popleft()
+                yield first, res.get()
+        while pending:
+            first, res = pending.popleft()
+            yield first, res.get()
+    finally:
+        for _, res in pending:
+            res.wait()
+
+
 def make_crf_labels(items: Sequence[Dict],
                     cam_dir: str,
                     out_dir: str,
@@ -102,13 +134,17 @@ def make_crf_labels(items: Sequence[Dict],
             reference ``cam2ir.py``); ``'label'`` -- CRF of argmax IS-CAM
             (the COCO pseudo label, no ignore).
         num_workers: CRF processes inside this rank; ``<= 1`` runs the CRFs
-            in this process.  Either way glibc's heap keeps freed memory
-            while CRFs run (:mod:`mmseg_sipe.utils.heap`; in this process
-            only for the duration of the call).
+            in this process.
         crf_params: overrides of the reference CRF parameters.
         pool: a started :func:`crf_worker_pool` to use instead of starting
-            ``num_workers`` processes (it is left open).
+            ``num_workers`` processes (it is left open, and idle when this
+            returns or raises).
 
+    CRF processes keep freed memory in glibc's heap
+    (:mod:`mmseg_sipe.utils.heap`).  In this process that is done for the
+    duration of the call, and glibc's fixed ``RESTORED`` thresholds stay
+    afterwards (its dynamic ones cannot be switched back on); nothing
+    changes off glibc or when the allocator was chosen or tuned by the user.
     With worker processes the images are handed out largest IS-CAM file
     first (:func:`largest_first`); the outputs do not depend on the order.
     """
@@ -118,16 +154,12 @@ def make_crf_labels(items: Sequence[Dict],
 
     def prefetch(todo):
         if pool is None and (num_workers <= 1 or len(todo) <= 1):
-            with heap_retention():
-                for it in todo:
-                    yield it, job(it)
-            return
+            return _run_inline(job, todo)
         order = largest_first(todo, job.cam_file)
         if pool is not None:
-            yield from zip(order, pool.imap(job, order))
-            return
-        with crf_worker_pool(min(num_workers, len(todo))) as own:
-            yield from zip(order, own.imap(job, order))
+            size = getattr(pool, '_processes', None) or max(1, num_workers)
+            return _run_in_pool(pool, job, order, 2 * size)
+        return _own_pool(job, order, min(num_workers, len(order)))
 
     return run_sharded(
         items,
@@ -138,3 +170,11 @@ def make_crf_labels(items: Sequence[Dict],
         failures_file=osp.join(out_dir, 'failed.json'),
         prefetch=prefetch,
         async_write=False)
+
+
+def _own_pool(job: _CRFJob, order: Sequence[Dict],
+              num_workers: int) -> Iterator[Tuple]:
+    """:func:`_run_in_pool` in a pool started for this call and terminated
+    when it ends."""
+    with crf_worker_pool(num_workers) as own:
+        yield from _run_in_pool(own, job, order, 2 * num_workers)

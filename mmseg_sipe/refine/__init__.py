@@ -17,8 +17,10 @@ from .random_walk import (affinity_to_transition, edge_to_dense_affinity,
 
 __all__ = [
     'DenseCRF', 'cam_to_ir_label', 'crf_inference_label',
-    'crf_inference_labels', 'crf_inference_prob', 'crf_refine_label', 'run_in_pool',
-    'IRLabelDataset', 'IRLabelCOCODataset', 'IRNRandomCrop', 'IRNRandomRescale', 'IRNReduceLabel',
+    'crf_inference_labels', 'crf_inference_prob', 'crf_refine_label',
+    'run_in_pool',
+    'IRLabelDataset', 'IRLabelCOCODataset', 'IRNRandomCrop',
+    'IRNRandomRescale', 'IRNReduceLabel',
     'affinity_labels', 'edge_to_affinity', 'path_coords', 'search_offsets',
     'search_paths', 'affinity_to_transition', 'edge_to_dense_affinity',
     'propagate_to_edge', 'random_walk_labels'

@@ -122,7 +122,13 @@ def crf_inference_labels(img: np.ndarray,
 def crf_inference_label(img: np.ndarray,
                         labels: np.ndarray,
                         n_labels: int,
-                        **crf_kwargs) -> np.ndarray:
+                        t: int = 10,
+                        gt_prob: float = 0.7,
+                        gauss_sxy: float = 3,
+                        gauss_compat: float = 3,
+                        bi_sxy: float = 50,
+                        bi_srgb: float = 5,
+                        bi_compat: float = 10) -> np.ndarray:
     """Dense CRF of a hard label map (reference parameters as defaults).
 
     Unary: ``unary_from_labels(labels, n_labels, gt_prob, zero_unsure=False)``;
@@ -133,14 +139,14 @@ def crf_inference_label(img: np.ndarray,
         img (ndarray): ``H x W x 3`` uint8 image.
         labels (ndarray): ``H x W`` integer labels in ``[0, n_labels)``.
         n_labels (int): Number of labels.
-        **crf_kwargs: ``t=10, gt_prob=0.7, gauss_sxy=3, gauss_compat=3,
-            bi_sxy=50, bi_srgb=5, bi_compat=10`` (see
-            :func:`crf_inference_labels`).
 
     Returns:
         ndarray: ``H x W`` int64 labels in ``[0, n_labels)``.
     """
-    return crf_inference_labels(img, [labels], n_labels, **crf_kwargs)[0]
+    return crf_inference_labels(
+        img, [labels], n_labels, t=t, gt_prob=gt_prob, gauss_sxy=gauss_sxy,
+        gauss_compat=gauss_compat, bi_sxy=bi_sxy, bi_srgb=bi_srgb,
+        bi_compat=bi_compat)[0]
 
 
 def crf_inference_prob(img: np.ndarray,
@@ -199,8 +205,8 @@ def _check_cam(is_cam: np.ndarray, keys) -> tuple:
 
 
 def _argmax_bg_scaled(is_cam: np.ndarray, bg_scale: float) -> np.ndarray:
-    """``argmax`` over channels with channel 0 multiplied by ``bg_scale``
-    (the input is not modified)."""
+    """``[K+1, H, W]`` maps -> ``[H, W]`` argmax over channels, with channel
+    0 multiplied by ``bg_scale`` first (the input is not modified)."""
     if bg_scale == 1.0:
         return np.argmax(is_cam, axis=0)
     cam = is_cam.copy()

@@ -138,6 +138,11 @@ def run_sharded(items: Sequence,
                 bar.update()
         _flush(block=True)
     finally:
+        # an early exit (a failed item) ends the producer now: its worker
+        # pool and any context it holds are closed before the error surfaces
+        close = getattr(stream, 'close', None)
+        if close is not None:
+            close()
         if pool is not None:
             pool.shutdown(wait=True)
     if bar is not None:

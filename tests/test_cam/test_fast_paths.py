@@ -315,11 +315,12 @@ def test_benchmark_quick_run_writes_json(tmp_path):
     assert isc['checks']['exact']['max_abs_diff_vs_naive'] <= 1e-4
     assert 'fp16' in isc['variants'] or 'fp16' in isc['skipped']
     assert 'loss_cls' in cases['train_step']['checks']['naive']
-    for name in ('crf', 'crf21'):  # our cam2ir == the reference's labels
-        crf = cases[name]
-        assert set(crf['variants']) == {'naive', 'w1', 'w2'}
-        assert crf['checks'] == {'w1': dict(labels_equal_to_naive=True),
-                                 'w2': dict(labels_equal_to_naive=True)}
+    for name, ours in (('crf', {'w1', 'w1_inline', 'w2'}),
+                       ('crf21', {'w1', 'w2'})):
+        crf = cases[name]  # our cam2ir == the reference's labels
+        assert set(crf['variants']) == {'naive'} | ours
+        assert crf['checks'] == {
+            v: dict(labels_equal_to_naive=True) for v in ours}
         assert crf['derived']['w2_over_w1'] > 0
     t = cases['crf']['targets'][0]
     assert t['variant'] == 'w2' and t['value'] == pytest.approx(

@@ -115,6 +115,18 @@ def test_shared_lattice_equals_separate_crfs(n_labels):
         crf_inference_labels(img, [maps[0] % 3, maps[1] + 3], 3)
 
 
+def test_crf_parameters_reach_the_crf():
+    rng = np.random.RandomState(2)
+    img = rng.randint(0, 256, (30, 40, 3)).astype(np.uint8)
+    labels = rng.randint(0, 3, (30, 40))
+    ours = crf_inference_label(img, labels, 3, 1, 0.9)  # t, gt_prob
+    np.testing.assert_array_equal(
+        ours, naive_crf_inference_label(img, labels, 3, t=1, gt_prob=0.9))
+    assert not np.array_equal(ours, crf_inference_label(img, labels, 3))
+    with pytest.raises(TypeError):
+        crf_inference_label(img, labels, 3, sxy=3)
+
+
 def test_cam_to_ir_label_equals_reference_cam2ir():
     """cam2ir on shared lattices == the reference's two separate CRFs
     (``naive_cam2ir``'s steps, on arrays instead of files)."""
