@@ -118,6 +118,14 @@ def _run_in_pool(pool, job: _CRFJob, todo: Sequence[Dict],
             res.wait()
 
 
+def _own_pool(job: _CRFJob, order: Sequence[Dict],
+              num_workers: int) -> Iterator[Tuple]:
+    """:func:`_run_in_pool` in a pool started for this call and terminated
+    when it ends."""
+    with crf_worker_pool(num_workers) as own:
+        yield from _run_in_pool(own, job, order, 2 * num_workers)
+
+
 def make_crf_labels(items: Sequence[Dict],
                     cam_dir: str,
                     out_dir: str,
@@ -170,11 +178,3 @@ def make_crf_labels(items: Sequence[Dict],
         failures_file=osp.join(out_dir, 'failed.json'),
         prefetch=prefetch,
         async_write=False)
-
-
-def _own_pool(job: _CRFJob, order: Sequence[Dict],
-              num_workers: int) -> Iterator[Tuple]:
-    """:func:`_run_in_pool` in a pool started for this call and terminated
-    when it ends."""
-    with crf_worker_pool(num_workers) as own:
-        yield from _run_in_pool(own, job, order, 2 * num_workers)
