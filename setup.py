@@ -7,6 +7,10 @@ import sys
 import warnings
 
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+PTH = 'mmseg_sipe_scopes.pth'
+PTH_LINE = 'import mmseg_sipe_scopes; mmseg_sipe_scopes.install()\n'
 
 HERE = osp.dirname(osp.abspath(__file__))
 
@@ -67,6 +71,22 @@ def add_mim_extension():
             shutil.copytree(src, tar)
 
 
+class BuildPyWithPth(build_py):
+    """Also put ``mmseg_sipe_scopes.pth`` at the top of the wheel, next to
+    ``mmseg_sipe_scopes.py``: the config-scope aliases for the OneDL fork are
+    then active at interpreter start-up (see that module)."""
+
+    def run(self):
+        super().run()
+        path = osp.join(self.build_lib, PTH)
+        with open(path, 'w') as f:
+            f.write(PTH_LINE)
+
+    def get_outputs(self, include_bytecode=1):
+        return super().get_outputs(include_bytecode) + [
+            osp.join(self.build_lib, PTH)]
+
+
 if __name__ == '__main__':
     add_mim_extension()
     setup(
@@ -80,6 +100,8 @@ if __name__ == '__main__':
         keywords='computer vision, weakly supervised semantic segmentation',
         packages=find_packages(exclude=('configs', 'tools', 'tests', 'docs',
                                         'benchmarks')),
+        py_modules=['mmseg_sipe_scopes'],
+        cmdclass={'build_py': BuildPyWithPth},
         include_package_data=True,
         package_data={'mmseg_sipe': ['.mim/**/*', '.mim/*']},
         python_requires='>=3.8',
@@ -92,12 +114,23 @@ if __name__ == '__main__':
         ],
         install_requires=parse_requirements('requirements/runtime.txt'),
         extras_require={
-            'all': parse_requirements('requirements/runtime.txt') +
-            parse_requirements('requirements/tests.txt') +
-            parse_requirements('requirements/mmpretrain.txt'),
+            # the OpenMMLab packages: the maintained fork (default) or the
+            # official stack; the import-time version gate accepts either
+            'onedl': parse_requirements('requirements/onedl.txt'),
+            'openmmlab': parse_requirements('requirements/openmmlab.txt'),
             'tests': parse_requirements('requirements/tests.txt'),
             'mmpretrain': parse_requirements('requirements/mmpretrain.txt'),
-            # the name used before mmpretrain got its own requirements file
-            'optional': parse_requirements('requirements/mmpretrain.txt'),
+            'all': parse_requirements('requirements/onedl.txt') +
+            parse_requirements('requirements/tests.txt') +
+            parse_requirements('requirements/mmpretrain.txt'),
+        },
+        entry_points={
+            'console_scripts': [
+                f'sipe-{name.replace("_", "-")}=mmseg_sipe.cli:{name}'
+                for name in ('train', 'test', 'make_cam', 'eval_cam',
+                             'cam2ir', 'eval_seg_labels', 'make_seg_labels',
+                             'visualize_pseudo_labels', 'run_pipeline',
+                             'make_demo_dataset')
+            ]
         },
         zip_safe=False)

@@ -2,14 +2,19 @@
 OpenMMLab (mmsegmentation 1.x) plugin.
 
 ``import mmseg_sipe`` (or ``custom_imports=dict(imports=['mmseg_sipe'])`` in a
-config) registers every component into mmseg's registries.
+config) registers every component into mmseg's registries.  It runs on the
+maintained OneDL fork of the OpenMMLab packages (default) or on the official
+ones; :data:`STACK` says which was found.
 """
+import mmseg_sipe_scopes
+
 from .utils.version_gate import check_versions
 from .version import __version__, version_info
 
-check_versions()
+STACK = check_versions()
+mmseg_sipe_scopes.install()  # `mmseg::` config scopes on the fork
 
 from . import (cam, datasets, engine, evaluation, models,  # noqa: E402,F401
                refine)
 
-__all__ = ['__version__', 'version_info']
+__all__ = ['__version__', 'version_info', 'STACK']

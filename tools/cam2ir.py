@@ -1,67 +1,17 @@
 """Step 3a: dense-CRF labels from IS-CAM files (reference ``cam2ir.py``).
 
-    python tools/cam2ir.py CONFIG CAM_DIR --out-dir WORK/ir_label [--num-workers 8]
-    tools/dist_run.sh tools/cam2ir.py 4 CONFIG CAM_DIR --out-dir WORK/ir_label
-
-``--mode cam2ir`` (default): IR labels -- confident foreground, confident
-background (background x0.5), 255 uncertain -- for IRN training.
-``--mode label``: CRF of argmax IS-CAM, no ignore -- COCO's pseudo labels.
+Thin command line over :mod:`mmseg_sipe.cli.cam2ir` (also installed as
+``python -m mmseg_sipe.cli.cam2ir``); ``--help`` lists the arguments.
 """
-import argparse
 import os.path as osp
 import sys
 
 sys.path.insert(0, osp.dirname(osp.dirname(osp.abspath(__file__))))
 
-try:
-    from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
-                                      dataset_items_from_args)
-except ImportError as e:  # one line, e.g. an incompatible mmcv
-    sys.exit(f'error: {e}')
-
-
-def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument('config', help='stage-one config (dataset definition)')
-    p.add_argument('cam_dir', help='IS-CAM directory from tools/make_cam.py')
-    p.add_argument('--out-dir', required=True)
-    p.add_argument('--mode', choices=['cam2ir', 'label'], default='cam2ir')
-    p.add_argument('--num-workers', type=int, default=1,
-                   help='CRF processes per rank')
-    p.add_argument('--bg-scale', type=float, default=0.5,
-                   help='background factor of the confident-bg CRF (cam2ir)')
-    p.add_argument('--skip-bad', action='store_true',
-                   help='record failures in <out-dir>/failed.json, go on')
-    p.add_argument('--allow-reference-format', action='store_true',
-                   help='read reference .npy dicts (unpickles; trusted only)')
-    add_launcher_args(p)
-    add_dataset_args(p)
-    return p.parse_args(argv)
-
-
-def main(argv=None):
-    args = parse_args(argv)
-    import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.pseudo_labels import make_crf_labels
-    from mmseg_sipe.utils.config import load_config
-    from mmseg_sipe.utils.dist import finish_launch
-    from mmseg_sipe.utils.sharded import dist_info, init_dist_for_tool
-
-    cfg = load_config(args.config)
-    init_dist_for_tool(args.launcher)
-    items = dataset_items_from_args(cfg, args)
-    params = dict(bg_scale=args.bg_scale) if args.mode == 'cam2ir' else {}
-    summary = make_crf_labels(items, args.cam_dir, args.out_dir, args.mode,
-                              args.num_workers, args.skip_bad,
-                              args.allow_reference_format, params)
-    if dist_info()[0] == 0:
-        print(summary.line(args.mode) + f' -> {args.out_dir}')
-    failed = summary.failed
-    finish_launch()
-    if failed:
-        sys.exit(1)
-
-
 if __name__ == '__main__':
-    from mmseg_sipe.utils.cli import run_cli
+    try:
+        from mmseg_sipe.cli.cam2ir import main
+        from mmseg_sipe.utils.cli import run_cli
+    except ImportError as e:  # one line, e.g. an incompatible stack
+        sys.exit(f'error: {e}')
     run_cli(main)

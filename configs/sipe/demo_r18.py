@@ -14,7 +14,6 @@ _base_ = ['./voc_r50.py']
 
 data_root = 'data/demo'
 crop_size = 128
-total_batch_size = 8
 max_epochs = 32
 
 model = dict(
@@ -37,7 +36,7 @@ train_pipeline = [
     dict(type='PackSIPEInputs'),
 ]
 train_dataloader = dict(
-    batch_size=total_batch_size,
+    batch_size=8,  # total over all processes (TotalBatchSampler)
     num_workers=1,
     dataset=dict(data_root=data_root, pipeline=train_pipeline))
 val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))

@@ -12,7 +12,6 @@ _base_ = ['./irn_voc_r50.py']
 data_root = 'data/demo'
 ir_label_dir = 'work_dirs/sipe_demo/ir_label'
 crop_size = 128
-total_batch_size = 4
 max_iters = 20
 
 model = dict(
@@ -30,7 +29,7 @@ train_pipeline = [
     dict(type='PackSegInputs'),
 ]
 train_dataloader = dict(
-    batch_size=total_batch_size,
+    batch_size=4,  # total over all processes (TotalBatchSampler)
     num_workers=2,
     # InfiniteSampler: an iteration-based loop without epoch-wrap pauses
     sampler=dict(_delete_=True, type='InfiniteSampler', shuffle=True),

@@ -17,9 +17,8 @@ data_root = 'data/VOCdevkit/VOC2012'
 ir_label_dir = 'work_dirs/sipe_voc/ir_label'
 train_split = 'ImageSets/Segmentation/train_aug.txt'
 crop_size = 512
-# The reference trains with batch 32 on one DataParallel model;
-# tools/train.py divides total_batch_size by the number of processes.
-total_batch_size = 32
+# The reference trains with batch 32 on one DataParallel model; the
+# TotalBatchSampler splits that total over the processes.
 max_epochs = 3
 
 data_preprocessor = dict(
@@ -69,10 +68,10 @@ train_pipeline = [
 ]
 dataset_type = 'IRLabelDataset'
 train_dataloader = dict(
-    batch_size=total_batch_size,
+    batch_size=32,  # total over all processes (TotalBatchSampler)
+    batch_sampler=dict(type='TotalBatchSampler', drop_last=True),
     num_workers=8,
     persistent_workers=True,
-    drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,

@@ -5,15 +5,16 @@
 #   global gradient clipping 1.0, seed 15.
 # Paper reproduction (4 GPUs, 4 images each):
 #   tools/dist_train.sh configs/sipe/voc_r50.py 4
-# `total_batch_size` keeps the total batch at 16 whatever the number of
-# processes (tools/train.py sets train_dataloader.batch_size = 16 / world).
+# The total batch is 16 whatever the number of processes and whatever starts
+# the run (tools/dist_train.sh, mmseg's tools/train.py, mim train):
+# `TotalBatchSampler` takes train_dataloader.batch_size as the total and gives
+# each of N processes 16 / N images.
 _base_ = ['mmseg::_base_/default_runtime.py']
 custom_imports = dict(imports=['mmseg_sipe'], allow_failed_imports=False)
 
 num_classes = 20  # foreground classes; outputs have num_classes + 1 channels
 data_root = 'data/VOCdevkit/VOC2012'
 crop_size = 512
-total_batch_size = 16
 
 data_preprocessor = dict(
     type='SegDataPreProcessor',
@@ -67,10 +68,10 @@ val_pipeline = [
 ]
 dataset_type = 'SIPEVOCDataset'
 train_dataloader = dict(
-    batch_size=total_batch_size,
+    batch_size=16,  # total over all processes (TotalBatchSampler)
+    batch_sampler=dict(type='TotalBatchSampler', drop_last=True),
     num_workers=8,
     persistent_workers=True,
-    drop_last=True,
     sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,

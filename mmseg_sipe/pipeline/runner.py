@@ -1,9 +1,11 @@
 """Step 5: the whole SIPE pipeline from one pipeline config.
 
-Each step runs the very tool a user would run (``tools/train.py``,
-``tools/make_cam.py``, ...) in a subprocess -- through ``torch.distributed.run``
-when ``--gpus N`` > 1 and the step shards -- so the pipeline exercises exactly
-the user-facing commands.  A step that finished writes
+Each step runs the very command a user would run (``tools/train.py`` is
+``python -m mmseg_sipe.cli.train``, ``tools/make_cam.py`` is ``python -m
+mmseg_sipe.cli.make_cam``, ...) in a subprocess -- through
+``torch.distributed.run`` when ``--gpus N`` > 1 and the step shards -- so the
+pipeline exercises exactly the user-facing commands, from a checkout or from an
+installed package alike.  A step that finished writes
 ``<work_dir>/steps/<step>.json`` (its metrics and wall time) and is skipped on
 rerun; a step that was killed is simply rerun, and the steps themselves resume
 (training with ``--resume``, per-image steps skip finished images).
@@ -19,9 +21,11 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..utils.config import resolve_config_path
 from ..utils.sharded import JobError
 
-ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# the folder holding the ``mmseg_sipe`` package: on PYTHONPATH of every step
+PACKAGE_PARENT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STEPS = ('stage1', 'make_cam', 'eval_cam', 'cam2ir', 'eval_ir', 'train_irn',
          'make_seg_labels', 'eval_seg_labels', 'stage2', 'test_stage2',
          'visualize')
@@ -65,6 +69,9 @@ class PipelineRunner:
         self.seed = seed
         self.log = log
         self.use_irn = cfg.get('use_irn', True)
+        for key in ('stage1_config', 'irn_config', 'stage2_config'):
+            if cfg.get(key):  # checkout or installed package, any cwd
+                cfg[key] = resolve_config_path(cfg[key])
         os.makedirs(osp.join(self.work_dir, 'steps'), exist_ok=True)
 
     # ------------------------------------------------------------------
@@ -105,21 +112,26 @@ class PipelineRunner:
                                if env.get('SIPE_TRUSTED_CHECKPOINT_DIRS')
                                else []))
         env['PYTHONPATH'] = os.pathsep.join(
-            [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+            [PACKAGE_PARENT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
         env.setdefault('PYTHONUNBUFFERED', '1')
         if distributed and self.gpus > 1:
             cmd = [sys.executable, '-m', 'torch.distributed.run',
                    f'--nproc_per_node={self.gpus}',
-                   f'--master_port={_free_port()}', *args,
+                   f'--master_port={_free_port()}', '-m', *self._module(args),
                    '--launcher', 'pytorch']
         else:
-            cmd = [sys.executable, *args]
+            cmd = [sys.executable, '-m', *self._module(args)]
         self.log('  $ ' + ' '.join(cmd))
-        proc = subprocess.run(cmd, cwd=ROOT, env=env)
+        proc = subprocess.run(cmd, env=env)
         if proc.returncode != 0:
             raise JobError(
                 f'step command failed with exit code {proc.returncode}: '
                 f"{' '.join(cmd)} (rerun the pipeline to resume)")
+
+    @staticmethod
+    def _module(args: Sequence[str]) -> List[str]:
+        """``['train', ...]`` -> ``['mmseg_sipe.cli.train', ...]``."""
+        return [f'mmseg_sipe.cli.{args[0]}', *args[1:]]
 
     def _seed_opts(self) -> List[str]:
         return [f'randomness.seed={self.seed}'] if self.seed is not None \
@@ -131,7 +143,7 @@ class PipelineRunner:
         root = self.cfg.get('data_root', None)
         if not root:
             return []
-        step_cfg = Config.fromfile(osp.join(ROOT, config))
+        step_cfg = Config.fromfile(resolve_config_path(config))
         keys = ['data_root']
         for loader in ('train_dataloader', 'val_dataloader',
                        'test_dataloader'):
@@ -163,7 +175,7 @@ class PipelineRunner:
     # ------------------------------------------------------------------
     def step_stage1(self) -> Dict:
         wd = self.path('stage1')
-        args = ['tools/train.py', self.cfg.stage1_config, '--work-dir', wd]
+        args = ['train', self.cfg.stage1_config, '--work-dir', wd]
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
         args += self._cfg_opts(self._data_opts(self.cfg.stage1_config) +
@@ -177,7 +189,7 @@ class PipelineRunner:
 
     def step_make_cam(self) -> Dict:
         cam = self.cfg.get('cam', {})
-        args = ['tools/make_cam.py', self.cfg.stage1_config,
+        args = ['make_cam', self.cfg.stage1_config,
                 self._stage1_ckpt(), '--out-dir', self.path('cam'),
                 '--cam-out-dir', self.path('cam_plain'),
                 '--dtype', cam.get('dtype', 'float16'),
@@ -198,7 +210,7 @@ class PipelineRunner:
         for name, d, mode in (('IS-CAM', 'cam', 'argmax'),
                               ('CAM', 'cam_plain', 'threshold')):
             js = self.path(d, f'eval_{split}.json')
-            self._run(['tools/eval_cam.py', self.cfg.stage1_config,
+            self._run(['eval_cam', self.cfg.stage1_config,
                        self.path(d), *sp, '--mode', mode,
                        '--out', js] + self._eval_data_opts())
             res = self._read_json(js)[mode]
@@ -218,7 +230,7 @@ class PipelineRunner:
     def step_cam2ir(self) -> Dict:
         crf = self.cfg.get('crf', {})
         mode = 'cam2ir' if self.use_irn else 'label'
-        args = ['tools/cam2ir.py', self.cfg.stage1_config, self.path('cam'),
+        args = ['cam2ir', self.cfg.stage1_config, self.path('cam'),
                 '--out-dir', self.path('ir_label'), '--mode', mode,
                 '--num-workers', str(crf.get('num_workers', 1))]
         args += self._split_opts('split', 'train_aug')
@@ -229,7 +241,7 @@ class PipelineRunner:
     def step_eval_ir(self) -> Dict:
         split = self.cfg.get('cam', {}).get('eval_split', 'train')
         js = self.path('ir_label', f'eval_{split}.json')
-        self._run(['tools/eval_seg_labels.py', self.cfg.stage1_config,
+        self._run(['eval_seg_labels', self.cfg.stage1_config,
                    self.path('ir_label'), *self._split_opts('eval_split',
                                                             'train'),
                    '--uncertain-as', '0', '--out', js] +
@@ -240,7 +252,7 @@ class PipelineRunner:
         """Write ``<work_dir>/configs/<name>.py`` inheriting ``base``."""
         path = self.path('configs', f'{name}.py')
         os.makedirs(osp.dirname(path), exist_ok=True)
-        text = f"_base_ = [{osp.join(ROOT, base)!r}]\n{body}"
+        text = f"_base_ = [{resolve_config_path(base)!r}]\n{body}"
         with open(path + '.tmp', 'w') as f:
             f.write(text)
         os.replace(path + '.tmp', path)
@@ -261,7 +273,7 @@ class PipelineRunner:
 
     def step_train_irn(self) -> Dict:
         wd = self.path('irn')
-        args = ['tools/train.py', self._irn_config(), '--work-dir', wd]
+        args = ['train', self._irn_config(), '--work-dir', wd]
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
         args += self._cfg_opts(
@@ -274,7 +286,7 @@ class PipelineRunner:
 
     def step_make_seg_labels(self) -> Dict:
         rw = self.cfg.get('random_walk', {})
-        args = ['tools/make_seg_labels.py', self._irn_config(),
+        args = ['make_seg_labels', self._irn_config(),
                 self._last_checkpoint(self.path('irn')), self.path('cam'),
                 '--out-dir', self.path('pseudo_label'),
                 '--stage1-config', self.cfg.stage1_config]
@@ -292,7 +304,7 @@ class PipelineRunner:
     def step_eval_seg_labels(self) -> Dict:
         split = self.cfg.get('cam', {}).get('eval_split', 'train')
         js = self.path(f'eval_pseudo_{split}.json')
-        self._run(['tools/eval_seg_labels.py', self.cfg.stage1_config,
+        self._run(['eval_seg_labels', self.cfg.stage1_config,
                    self.pseudo_label_dir(),
                    *self._split_opts('eval_split', 'train'), '--out', js] +
                   self._eval_data_opts())
@@ -301,7 +313,7 @@ class PipelineRunner:
 
     def step_stage2(self) -> Dict:
         wd = self.path('stage2')
-        args = ['tools/train.py', self.cfg.stage2_config, '--work-dir', wd]
+        args = ['train', self.cfg.stage2_config, '--work-dir', wd]
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
         args += self._cfg_opts(
@@ -315,7 +327,7 @@ class PipelineRunner:
 
     def step_test_stage2(self) -> Dict:
         wd = self.path('stage2_test')
-        args = ['tools/test.py', self.cfg.stage2_config,
+        args = ['test', self.cfg.stage2_config,
                 self._last_checkpoint(self.path('stage2')), '--work-dir', wd]
         args += self._cfg_opts(self._data_opts(self.cfg.stage2_config) +
                                list(self.cfg.get('stage2_options', [])))
@@ -339,7 +351,7 @@ class PipelineRunner:
 
     def step_visualize(self) -> Dict:
         out = self.path('visualization.png')
-        args = ['tools/visualize_pseudo_labels.py', self.cfg.stage1_config,
+        args = ['visualize_pseudo_labels', self.cfg.stage1_config,
                 *self._split_opts('eval_split', 'train'), '--num', str(self.cfg.get('vis_num', 4)),
                 '--cam-dir', self.path('cam_plain'),
                 '--is-cam-dir', self.path('cam'),

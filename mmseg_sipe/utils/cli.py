@@ -36,7 +36,7 @@ def run_cli(main: Callable[[], object]) -> None:
     """Run ``main()``; turn expected user errors into one line + exit 1."""
     from .sharded import JobError
     try:
-        main()
+        return main()
     except (IncompatibleVersionError, FileNotFoundError, NotADirectoryError,
             KeyError, ValueError, JobError) as exc:
         if os.environ.get('SIPE_DEBUG'):

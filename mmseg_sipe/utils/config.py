@@ -17,6 +17,37 @@ def _replace_leaves(node: Any, old: str, new: Any) -> Any:
     return new if (isinstance(node, str) and node == old) else node
 
 
+def package_data_root() -> str:
+    """The folder holding this package's ``configs/`` and ``tools/``: the
+    checkout, or ``mmseg_sipe/.mim`` of an installed package."""
+    pkg = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    mim = osp.join(pkg, '.mim')
+    if osp.isdir(osp.join(mim, 'configs')):
+        return mim
+    return osp.dirname(pkg)
+
+
+def resolve_config_path(path: str) -> str:
+    """``path`` as given when it exists (relative to the working directory);
+    otherwise a relative ``configs/...`` path is looked up in the package's
+    own configs (:func:`package_data_root`), so an installed package runs
+    ``configs/pipeline/demo.py`` from any directory.
+
+    Raises:
+        FileNotFoundError: naming ``path`` and both places looked in.
+    """
+    if osp.isfile(path):
+        return osp.abspath(path)
+    if not osp.isabs(path):
+        shipped = osp.join(package_data_root(), path)
+        if osp.isfile(shipped):
+            return shipped
+        raise FileNotFoundError(
+            f'config file not found: {path} (looked in {osp.abspath(".")} '
+            f'and in the package configs under {package_data_root()})')
+    raise FileNotFoundError(f'config file not found: {path}')
+
+
 def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     """``Config.fromfile`` plus ``--cfg-options``.
 
@@ -26,9 +57,7 @@ def load_config(path: str, cfg_options: Optional[dict] = None) -> Config:
     value: mmengine resolves such variables when it parses the file, so a plain
     override would otherwise change nothing downstream.
     """
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'config file not found: {path}')
-    cfg = Config.fromfile(path)
+    cfg = Config.fromfile(resolve_config_path(path))
     if cfg_options:
         top = {k: cfg.get(k) for k in cfg_options
                if '.' not in k and isinstance(cfg.get(k), str)}

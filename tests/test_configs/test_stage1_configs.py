@@ -34,7 +34,8 @@ def test_config_builds(path, repo_root):
 def test_voc_reference_settings(repo_root):
     cfg = Config.fromfile(f'{repo_root}/configs/sipe/voc_r50.py')
     assert cfg.model.backbone.init_cfg.checkpoint == 'torchvision://resnet50'
-    assert cfg.total_batch_size == 16
+    assert cfg.train_dataloader.batch_size == 16
+    assert cfg.train_dataloader.batch_sampler == dict(type='TotalBatchSampler', drop_last=True)
     assert cfg.randomness.seed == 15
     assert cfg.optim_wrapper.clip_grad.max_norm == 1.0
     assert cfg.model.head.num_classes == 20

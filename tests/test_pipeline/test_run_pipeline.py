@@ -10,7 +10,7 @@ from sipe_testing import ROOT, run_tool
 
 
 def tiny_pipeline_config(tmp_path, data_root):
-    small = ['total_batch_size=4', 'train_dataloader.num_workers=0',
+    small = ['train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
              'train_dataloader.persistent_workers=False',
              'val_dataloader.num_workers=0',
              'val_dataloader.persistent_workers=False',
@@ -23,7 +23,7 @@ data_root = {data_root!r}
 stage1_options = {small + ['train_cfg.max_epochs=2',
                            'train_cfg.val_interval=2',
                            'param_scheduler.0.end=2']!r}
-irn_options = {['total_batch_size=2', 'train_dataloader.num_workers=0',
+irn_options = {['train_dataloader.batch_size=2', 'train_dataloader.num_workers=0',
                 'train_dataloader.persistent_workers=False',
                 'train_cfg.max_iters=3', 'param_scheduler.0.end=3',
                 'default_hooks.checkpoint.interval=3']!r}

@@ -43,7 +43,7 @@ def test_irn_configs_load():
     assert voc.model.backbone.strides == (1, 2, 2, 1)
     assert voc.model.backbone.init_cfg.checkpoint == 'torchvision://resnet50'
     assert voc.model.radius == 10 and voc.model.num_classes == 21
-    assert voc.total_batch_size == 32 and voc.train_cfg.max_epochs == 3
+    assert voc.train_dataloader.batch_size == 32 and voc.train_dataloader.batch_sampler.type == 'TotalBatchSampler' and voc.train_cfg.max_epochs == 3
     opt = voc.optim_wrapper.optimizer
     assert (opt.lr, opt.momentum, opt.weight_decay) == (0.1, 1e-4, 1e-4)
     assert voc.optim_wrapper.paramwise_cfg.custom_keys[

@@ -1,0 +1,59 @@
+"""Evaluate localisation maps (mIoU) written by tools/make_cam.py.
+
+    python tools/eval_cam.py CONFIG CAM_DIR [--split train] [--mode both]
+
+Prints a table and writes JSON (default ``<CAM_DIR>/eval_<split>.json``).
+``argmax``: argmax over the stored channels incl. the IS-CAM background
+(SIPE protocol); ``threshold``: constant background score swept (IRN
+protocol, for plain CAMs).
+"""
+import argparse
+import os.path as osp
+import sys
+
+from mmseg_sipe.utils.cli import add_dataset_args, dataset_items_from_args
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument('config', help='stage-one config (dataset definition)')
+    p.add_argument('cam_dir', help='directory of <name>.npz maps')
+    p.add_argument('--mode', choices=['argmax', 'threshold', 'both'],
+                   default='both')
+    p.add_argument('--thresholds', type=float, nargs='+')
+    p.add_argument('--out', help='JSON output path')
+    p.add_argument('--allow-reference-format', action='store_true',
+                   help='also read reference .npy dicts (unpickles: only '
+                   'for files you trust)')
+    add_dataset_args(p)
+    return p.parse_args(argv)
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    import mmseg_sipe  # noqa: F401
+    from mmseg_sipe.evaluation import evaluate_cams, format_table, write_json
+    from mmseg_sipe.utils.config import load_config
+
+    cfg = load_config(args.config)
+    items = dataset_items_from_args(cfg, args, with_seg_map=True)
+    num_classes = cfg.model.head.num_classes + 1
+    modes = ['argmax', 'threshold'] if args.mode == 'both' else [args.mode]
+    res = evaluate_cams(items, args.cam_dir, num_classes, modes,
+                        args.thresholds, args.allow_reference_format)
+    rows = []
+    if 'argmax' in res:
+        rows.append(['argmax (IS-CAM bg)', '-', f"{res['argmax']['mIoU']:.2f}"])
+    if 'threshold' in res:
+        rows.append(['bg threshold (best)', res['threshold']['best_threshold'],
+                     f"{res['threshold']['mIoU']:.2f}"])
+    print(format_table(rows, ['protocol', 'threshold', 'mIoU']))
+    out = args.out or osp.join(args.cam_dir, f'eval_{args.split or "test"}.json')
+    write_json(out, dict(cam_dir=args.cam_dir, split=args.split,
+                         num_images=len(items), **res))
+    print(f'wrote {out}')
+
+
+if __name__ == '__main__':
+    from mmseg_sipe.utils.cli import run_cli
+    run_cli(main)
