@@ -27,6 +27,15 @@ import torch
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 
 
+def repo_path(path: Optional[str]) -> Optional[str]:
+    """``path`` as recorded in results: relative to the repository when it
+    lies inside it, else its base name (no machine's absolute paths)."""
+    if path is None:
+        return None
+    rel = osp.relpath(osp.abspath(path), ROOT)
+    return osp.basename(path) if rel.startswith('..') else rel
+
+
 class Unsupported(RuntimeError):
     """The variant cannot run here (reason in the message)."""
 
@@ -939,7 +948,7 @@ class AmpAgreementCase(Case):
                     per[a].append(argmax_agreement(ref, out))
             res[tag] = dict(
                 image=f'{h}x{w} {kind}', scales=list(scales), images=n,
-                checkpoint=ckpt, fitted_head=fit,
+                checkpoint=repo_path(ckpt), fitted_head=fit,
                 fraction_pixels_with_nonzero_is_cam=float(np.mean(nonzero)),
                 **{
                     a: dict(mean=float(np.mean(v)), min=float(np.min(v)),
@@ -1003,7 +1012,8 @@ class AmpMiouCase(Case):
             _load_state(model, ckpt)
             k = cfg.model.head.num_classes + 1
             res: Dict[str, Any] = dict(
-                checkpoint=ckpt, data_root=data_root, split='train',
+                checkpoint=repo_path(ckpt), data_root=repo_path(data_root),
+                split='train',
                 images=len(items), scales=[1.0, 0.5, 1.5, 2.0])
             for amp in [None] + amps:
                 tag = amp or 'fp32'

@@ -1,20 +1,21 @@
-"""Naive baseline: SIPE's method spec transcribed literally.
+"""Naive baseline: SIPE's method transcribed literally.
 
 This is the yardstick the benchmark measures ``mmseg_sipe`` against.  It is
 deliberately *not* optimised: every step follows the wording of
-``/work/shared/spec/sipe-method.md`` (§3 IPE, §4 losses, §6.1 make_cam), the
+``docs/method.md`` (§2-§5 IPE, §6 losses, §8 make_cam; section numbers below
+refer to that page), the
 way the reference code (chenqi1126/SIPE ``network/resnet50_SIPE.py``,
 ``make_cam.py``) computes it:
 
 * NCHW float32 everywhere (no channels-last, no autocast);
-* the structure similarity of §3.2 through the broadcast
+* the structure similarity of §3 through the broadcast
   ``correlation [N,1,hw,hw] * cam [N,K+1,1,hw] -> [N,K+1,hw,hw]`` (no
   ``M @ S``), with autograd tracking it in training as the reference does;
 * prototypes as ``adaptive_avg_pool2d`` of the ``[N,K+1,C,h,w]`` product and
-  IS-CAM through ``torch.cosine_similarity`` with broadcasting (§3.3, §3.4);
+  IS-CAM through ``torch.cosine_similarity`` with broadcasting (§4, §5);
 * one scale at a time, every channel upsampled to image size before the
-  label channels are picked (§6.1), results copied to the host at the end;
-* ``cam2ir`` (§7.1) as ``cam2ir.py:_work``: two independent
+  label channels are picked (§8), results copied to the host at the end;
+* ``cam2ir`` (§9) as ``cam2ir.py:_work``: two independent
   ``crf_inference_label`` calls per image (each building its own
   ``DenseCRF2D`` and lattices), glibc's default heap, the PNG written in
   place.
@@ -37,12 +38,12 @@ STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 # ---------------------------------------------------------------------------
-# network (§2): backbone, hierarchical feature, CAM logits
+# network (§1): backbone, hierarchical feature, CAM logits
 # ---------------------------------------------------------------------------
 def naive_network(model, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
     """``(cam logits [N,K,h,w], hie [N,768,h,w], x4 [N,2048,h,w])``.
 
-    §2.2: each side conv on a detached stage, L2-normalised per pixel with
+    §1.2: each side conv on a detached stage, L2-normalised per pixel with
     ``+1e-5`` on the norm, *then* bilinearly resized (``align_corners=False``)
     to the stride-16 grid, concatenated.
     """
@@ -60,10 +61,10 @@ def naive_network(model, x: Tensor) -> Tuple[Tensor, Tensor, Tensor]:
 
 
 # ---------------------------------------------------------------------------
-# IPE (§3)
+# IPE (§2-§5)
 # ---------------------------------------------------------------------------
 def naive_norm_cam(cam: Tensor) -> Tensor:
-    """§3.1: ReLU, per-class spatial max-norm, background ``1 - max_k``,
+    """§2: ReLU, per-class spatial max-norm, background ``1 - max_k``,
     then the (identity) ``align_corners=True`` resize.  ``[N,K+1,h,w]``."""
     h, w = cam.shape[2:]
     norm_cam = F.relu(cam)
@@ -76,7 +77,7 @@ def naive_norm_cam(cam: Tensor) -> Tensor:
 
 def naive_get_seed(norm_cam: Tensor, label: Tensor, feature: Tensor,
                    bg_weight: float = 0.5) -> Tuple[Tensor, Tensor]:
-    """§3.2 literally: the ``[N, K+1, hw, hw]`` broadcast.
+    """§3 literally: the ``[N, K+1, hw, hw]`` broadcast.
 
     Returns ``(seeds [N,K+1,h,w], probs)``; ``probs`` is computed and unused
     as in the reference.
@@ -101,7 +102,7 @@ def naive_get_seed(norm_cam: Tensor, label: Tensor, feature: Tensor,
 
 
 def naive_get_prototype(seeds: Tensor, feature: Tensor) -> Tensor:
-    """§3.3: ``adaptive_avg_pool2d(seeds * feature)`` over the
+    """§4: ``adaptive_avg_pool2d(seeds * feature)`` over the
     ``[N, K+1, C, h, w]`` product.  Returns ``[N, K+1, C, 1, 1]``."""
     n, k1, h, w = seeds.shape
     prod = seeds.unsqueeze(2) * feature.unsqueeze(1)  # [N,K+1,C,h,w]
@@ -110,7 +111,7 @@ def naive_get_prototype(seeds: Tensor, feature: Tensor) -> Tensor:
 
 
 def naive_reactivate(prototypes: Tensor, feature: Tensor) -> Tensor:
-    """§3.4: ``ReLU(cosine_similarity(F, P_k))`` by broadcasting, then the
+    """§5: ``ReLU(cosine_similarity(F, P_k))`` by broadcasting, then the
     identity ``align_corners=True`` resize.  ``[N, K+1, h, w]``."""
     h, w = feature.shape[2:]
     is_cam = F.relu(
@@ -120,7 +121,7 @@ def naive_reactivate(prototypes: Tensor, feature: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------
-# stage-one training forward + losses (§3, §4)
+# stage-one training forward + losses (§2-§6)
 # ---------------------------------------------------------------------------
 def naive_train_losses(model, inputs: Tensor, valid_mask: Tensor,
                        labels: Tensor) -> Dict[str, Tensor]:
@@ -150,7 +151,7 @@ def naive_train_losses(model, inputs: Tensor, valid_mask: Tensor,
 
 
 # ---------------------------------------------------------------------------
-# make_cam (§6.1)
+# make_cam (§8)
 # ---------------------------------------------------------------------------
 def naive_preprocess(img: np.ndarray, scale: float) -> Tensor:
     """PIL bicubic rescale, ``x/255`` then ImageNet mean/std, CHW, stacked
@@ -217,7 +218,7 @@ def naive_multiscale_is_cam(model, img: np.ndarray, img_labels: np.ndarray,
 
 
 # ---------------------------------------------------------------------------
-# cam2ir (§7.1)
+# cam2ir (§9)
 # ---------------------------------------------------------------------------
 def naive_crf_inference_label(img: np.ndarray, labels: np.ndarray,
                               n_labels: int, t: int = 10,

@@ -8,13 +8,16 @@ ones; :data:`STACK` says which was found.
 """
 import mmseg_sipe_scopes
 
+from .utils.quiet import silence_stack_warnings, without_noise_lines
 from .utils.version_gate import check_versions
 from .version import __version__, version_info
 
 STACK = check_versions()
 mmseg_sipe_scopes.install()  # `mmseg::` config scopes on the fork
+silence_stack_warnings()
 
-from . import (cam, datasets, engine, evaluation, models,  # noqa: E402,F401
-               refine)
+with without_noise_lines():
+    from . import (cam, datasets, engine, evaluation,  # noqa: E402,F401
+                   models, refine)
 
 __all__ = ['__version__', 'version_info', 'STACK']

@@ -15,7 +15,7 @@
 #                    compiler); pins in requirements/constraints-openmmlab.txt.
 #   SIPE_VENV        where the venv lives (default: <repo>/.venv)
 #   SIPE_TORCH_SPEC  torch requirement (default: torch==2.13.0, the CPU build
-#                    on this machine kind).  On a CUDA machine set it to your
+#                    on hosts without CUDA).  On a CUDA machine set it to your
 #                    own CUDA torch, e.g. SIPE_TORCH_SPEC='torch==2.13.0'
 #                    with PIP_INDEX_URL pointing at the CUDA wheels.
 #   SIPE_PYTHON      python used to create the venv (default: python3)

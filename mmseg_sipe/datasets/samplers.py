@@ -10,6 +10,7 @@ the config is started by ``tools/dist_train.sh``, mmseg's own
 ``tools/train.py`` (``Runner.from_cfg``) or ``mim train``.
 """
 from mmengine.dist import get_world_size
+from mmengine.logging import print_log
 from torch.utils.data import BatchSampler, Sampler
 
 from ..registry import DATA_SAMPLERS
@@ -58,3 +59,5 @@ class TotalBatchSampler(BatchSampler):
         super().__init__(sampler, batch_size // world, drop_last)
         self.total_batch_size = batch_size
         self.world_size = world
+        print_log(f'total batch {batch_size} = {world} process(es) x '
+                  f'{batch_size // world} images', logger='current')

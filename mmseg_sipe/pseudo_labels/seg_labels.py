@@ -25,7 +25,8 @@ def make_seg_labels(model,
                     skip_bad: bool = False,
                     allow_pickle: bool = False,
                     num_workers: int = 1) -> JobSummary:
-    """Random-walk pseudo labels (reference ``make_seg_labels.py``, §7.3):
+    """Random-walk pseudo labels (reference ``make_seg_labels.py``,
+    docs/method.md §11):
     IS-CAM with its background channel, ``** power``, walked over the IRN
     edge map, argmax -> ``<out_dir>/<name>.png`` (VOC palette)."""
     from ..cam.io import cam_path, load_cam

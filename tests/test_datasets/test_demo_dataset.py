@@ -176,15 +176,8 @@ def test_render_samples(demo_root, tmp_path):
 
 
 def test_cli(tmp_path, capsys):
-    import importlib.util
     import json
-    import os.path as osp
-    path = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'make_demo_dataset.py')
-    spec = importlib.util.spec_from_file_location('make_demo_dataset', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    from mmseg_sipe.cli import make_demo_dataset as mod
     root = str(tmp_path / 'cli')
     args = [
         root, '--num-train', '2', '--num-val', '1', '--num-aug', '1', '--size',

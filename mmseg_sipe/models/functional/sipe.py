@@ -3,7 +3,7 @@
 Notation: ``N`` batch, ``K`` foreground classes, channel 0 = background, so
 maps with a background have ``K+1`` channels; ``h x w`` is the stride-16 grid
 and ``C`` a feature's channels.  Section numbers (``§``) refer to
-``/work/shared/spec/sipe-method.md``, i.e. the reference code
+``docs/method.md``, which describes the reference code
 (chenqi1126/SIPE ``network/resnet50_SIPE.py``, ``make_cam.py``,
 ``train_resnet50_SIPE.py``).  See ``docs/functional.md`` for the formulas.
 
@@ -20,6 +20,7 @@ an all-zero class map) gives ``0`` instead of ``0/0 = NaN``.
 :func:`structure_seeds` still picks the seeds the reference picks there.
 """
 import functools
+import os
 from contextlib import nullcontext
 from typing import Callable, Dict, Optional, Sequence, Tuple
 
@@ -31,8 +32,12 @@ __all__ = [
     'l2_normalize', 'hierarchical_feature', 'background_cam',
     'structure_similarity', 'structure_seeds', 'seed_prototypes',
     'instance_cam', 'max_normalize', 'gsc_loss', 'flip_fuse',
-    'fuse_multiscale', 'is_cam_from_features'
+    'fuse_multiscale', 'is_cam_from_features', 'seed_chunk_size'
 ]
+
+#: Environment variable: memory budget (MiB) of the quadratic seed step.
+CHUNK_MB_ENV = 'SIPE_MAX_CHUNK_MB'
+DEFAULT_MAX_CHUNK_MB = 512
 
 # Reference constants.
 NORM_EPS = 1e-5  # feature L2 norm and CAM max-normalisation eps
@@ -116,7 +121,7 @@ def l2_normalize(x: Tensor, dim: int = 1, eps: float = NORM_EPS) -> Tensor:
 def hierarchical_feature(side_feats: Sequence[Tensor],
                          size: Optional[Tuple[int, int]] = None,
                          eps: float = NORM_EPS) -> Tensor:
-    """Hierarchical feature from the side features (§2.2).
+    """Hierarchical feature from the side features (§1.2).
 
     Each side feature is L2-normalised per pixel (:func:`l2_normalize`),
     *then* resized bilinearly (``align_corners=False``, no antialias) to
@@ -161,11 +166,11 @@ def hierarchical_feature(side_feats: Sequence[Tensor],
 
 
 # ---------------------------------------------------------------------------
-# IPE (§3)
+# IPE (§2-§5)
 # ---------------------------------------------------------------------------
 @_float32_math
 def background_cam(cam_logits: Tensor, eps: float = NORM_EPS) -> Tensor:
-    """Normalised CAM with a background channel in front (§3.1).
+    """Normalised CAM with a background channel in front (§2).
 
     ``A = ReLU(cam)``; ``M_f = A / (max_hw A + eps)`` per image and class;
     ``M_b = 1 - max_k M_f[k]`` over **all** K classes (absent ones
@@ -189,6 +194,41 @@ def background_cam(cam_logits: Tensor, eps: float = NORM_EPS) -> Tensor:
     return torch.cat([m_b, m_f], dim=1)
 
 
+def seed_chunk_size(n: int, hw: int,
+                    max_mb: Optional[float] = None) -> int:
+    """Columns of ``S`` per block that keep the seed step within a budget.
+
+    The structure map ``S`` is ``[N, hw, hw]`` float32: quadratic in the
+    feature positions (a 1500x2000 image at scale 2.0 has ``hw = 47000``, so
+    all of ``S`` is 8.8 GB).  Building it in blocks of ``b`` columns keeps at
+    most three ``[N, hw, b]`` blocks alive (the previous block, the product,
+    its ReLU), so ``b = budget / (3 * 4 * N * hw)``.
+
+    Args:
+        n: batch size ``N``.
+        hw: feature positions ``h * w``.
+        max_mb: budget in MiB; default: the ``SIPE_MAX_CHUNK_MB``
+            environment variable, else 512.
+
+    Returns:
+        int: ``hw`` when all of ``S`` fits (one block: the unchunked
+        computation, e.g. every VOC / COCO image at scale 2.0), else the
+        largest block width within the budget (at least 1).
+    """
+    if max_mb is None:
+        env = os.environ.get(CHUNK_MB_ENV, '').strip()
+        try:
+            max_mb = float(env) if env else DEFAULT_MAX_CHUNK_MB
+        except ValueError:
+            raise ValueError(f'{CHUNK_MB_ENV}={env!r} is not a number of '
+                             'MiB') from None
+    if not max_mb > 0:
+        raise ValueError(f'the seed-step budget must be positive, got '
+                         f'{max_mb} MiB ({CHUNK_MB_ENV})')
+    per_column = 3 * 4 * max(1, int(n)) * max(1, int(hw))
+    return max(1, min(int(hw), int(max_mb * 2**20 // per_column)))
+
+
 def _structure_parts(norm_cam: Tensor, feature: Tensor, bg_weight: float,
                      eps: float,
                      chunk_size: Optional[int]) -> Tuple[Tensor, Tensor]:
@@ -207,7 +247,7 @@ def _structure_parts(norm_cam: Tensor, feature: Tensor, bg_weight: float,
     f = l2_normalize(feature, dim=1, eps=eps).flatten(2)  # [N, C, hw]
     hw = h * w
     ft = f.transpose(1, 2)  # [N, hw, C]
-    step = hw if chunk_size is None else int(chunk_size)
+    step = seed_chunk_size(n, hw) if chunk_size is None else int(chunk_size)
     inters, s_sums = [], []
     for start in range(0, hw, step):
         stop = min(hw, start + step)
@@ -234,7 +274,7 @@ def structure_similarity(norm_cam: Tensor,
                          eps: float = NORM_EPS,
                          chunk_size: Optional[int] = None) -> Tensor:
     """Soft IoU between each pixel's structure map and each class map
-    (§3.2, reference ``Net.get_seed``).
+    (§3, reference ``Net.get_seed``).
 
     With ``f^_i = f_i / (||f_i|| + eps)`` and ``S(i, j) = ReLU(<f^_i,
     f^_j>)`` (``[hw, hw]`` per image)::
@@ -256,7 +296,9 @@ def structure_similarity(norm_cam: Tensor,
         eps: feature-normalisation eps (reference 1e-5).
         chunk_size: build ``S`` in blocks of this many columns to bound
             memory to ``[N, hw, chunk_size]`` (``None``: all of ``S`` at
-            once).  Does not change the result.
+            once if it fits the ``SIPE_MAX_CHUNK_MB`` budget, else blocks
+            within it, see :func:`seed_chunk_size`).  Changes the result by
+            float rounding only (``<= 1e-6``).
 
     Returns:
         ``[N, K+1, h, w]`` float32, finite.
@@ -272,7 +314,7 @@ def structure_seeds(norm_cam: Tensor,
                     bg_weight: float = 0.5,
                     eps: float = NORM_EPS,
                     chunk_size: Optional[int] = None) -> Tensor:
-    """Structure-aware seeds (§3.2): ``R = onehot(argmax_k C_k) *
+    """Structure-aware seeds (§3): ``R = onehot(argmax_k C_k) *
     label_mask``, no threshold, no gradient.
 
     Ties go to the lowest index (``torch.argmax`` + ``scatter_``).  Where the
@@ -304,10 +346,11 @@ def structure_seeds(norm_cam: Tensor,
             f'label_mask {tuple(mask.shape)} does not broadcast to the seeds '
             f'{tuple(c.shape)}')
     idx = c.argmax(dim=1, keepdim=True)
+    # unconditionally (no ``if has_nan.any()``): a Python branch on a device
+    # value would make the host wait for the GPU at every call
     has_nan = undefined.any(dim=1, keepdim=True)
-    if bool(has_nan.any()):
-        first_nan = undefined.to(torch.uint8).argmax(dim=1, keepdim=True)
-        idx = torch.where(has_nan, first_nan, idx)
+    first_nan = undefined.to(torch.uint8).argmax(dim=1, keepdim=True)
+    idx = torch.where(has_nan, first_nan, idx)
     seeds = torch.zeros_like(c).scatter_(1, idx, 1.0)
     return seeds * mask
 
@@ -316,7 +359,7 @@ def structure_seeds(norm_cam: Tensor,
 def seed_prototypes(seeds: Tensor,
                     feature: Tensor,
                     denominator: str = 'area') -> Tensor:
-    """Background-aware prototypes (§3.3, reference ``Net.get_prototype``).
+    """Background-aware prototypes (§4, reference ``Net.get_prototype``).
 
     * ``'area'`` (reference): ``P_k = sum_i R_k(i) F(i) / (h*w)`` (an
       ``adaptive_avg_pool2d`` of ``seeds * feature``);
@@ -351,7 +394,7 @@ def seed_prototypes(seeds: Tensor,
 def instance_cam(prototypes: Tensor,
                  feature: Tensor,
                  eps: float = COSINE_EPS) -> Tensor:
-    """IS-CAM (§3.4, reference ``Net.reactivate``): ``ReLU(cos(F(i), P_k))``.
+    """IS-CAM (§5, reference ``Net.reactivate``): ``ReLU(cos(F(i), P_k))``.
 
     Same semantics as :func:`torch.nn.functional.cosine_similarity` in the
     installed torch (>= 1.12): ``<x / max(|x|, eps), y / max(|y|, eps)>``,
@@ -390,7 +433,7 @@ def instance_cam(prototypes: Tensor,
 
 
 # ---------------------------------------------------------------------------
-# normalisation, loss, inference fusion (§4, §6.1)
+# normalisation, loss, inference fusion (§6, §8)
 # ---------------------------------------------------------------------------
 @_float32_math
 def max_normalize(x: Tensor, eps: float = NORM_EPS) -> Tensor:
@@ -413,7 +456,7 @@ def max_normalize(x: Tensor, eps: float = NORM_EPS) -> Tensor:
 @_float32_math
 def gsc_loss(norm_cam: Tensor, is_cam: Tensor,
              eps: float = NORM_EPS) -> Tensor:
-    """General-Specific Consistency loss (§4)::
+    """General-Specific Consistency loss (§6)::
 
         L_gsc = mean_{n, k, i} | M(n, k, i) - IS(n, k, i) / (max_i IS + eps) |
 
@@ -434,7 +477,7 @@ def gsc_loss(norm_cam: Tensor, is_cam: Tensor,
 
 
 def flip_fuse(x: Tensor) -> Tensor:
-    """``x[0] + flip_w(x[1])`` for an (image, flipped image) pair (§6.1);
+    """``x[0] + flip_w(x[1])`` for an (image, flipped image) pair (§8);
     summed, not averaged, and not re-normalised (``CAM.forward`` does this
     for both the CAM logits and the hierarchical feature).
 
@@ -454,7 +497,7 @@ def flip_fuse(x: Tensor) -> Tensor:
 def fuse_multiscale(maps: Sequence[Tensor],
                     size: Tuple[int, int],
                     eps: float = NORM_EPS) -> Tensor:
-    """Multi-scale fusion (§6.1, reference ``make_cam.py``): sum of bilinear
+    """Multi-scale fusion (§8, reference ``make_cam.py``): sum of bilinear
     (``align_corners=False``) resizes straight to the image size, then
     per-channel max normalisation (:func:`max_normalize`)::
 
@@ -492,7 +535,7 @@ def is_cam_from_features(cam_logits: Tensor,
                          mask_cam: bool = True,
                          chunk_size: Optional[int] = None
                          ) -> Dict[str, Tensor]:
-    """The reference IPE chain (§3, training ``Net.forward``)::
+    """The reference IPE chain (§2-§5, training ``Net.forward``)::
 
         M = background_cam(cam) * label_mask          # if mask_cam
         R = structure_seeds(M, seed_feature, label_mask, bg_weight)

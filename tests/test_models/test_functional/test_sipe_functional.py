@@ -1,7 +1,8 @@
 """Tests for SIPE's pure functions (mmseg_sipe.models.functional.sipe).
 
-The reference numbers are written out here from the method spec
-(sipe-method.md §2.2, §3, §4, §6.1, §11), not taken from the code.
+The reference numbers are written out here from the method description
+(docs/method.md §1.2, §2-§6, §8, §15; section numbers below refer to it),
+not taken from the code.
 """
 import math
 
@@ -87,7 +88,7 @@ def assert_seed_match(seeds, ref_scores, ref_seeds, tol=1e-5):
 
 
 # ---------------------------------------------------------------------------
-# l2_normalize / hierarchical_feature (§2.2)
+# l2_normalize / hierarchical_feature (§1.2)
 # ---------------------------------------------------------------------------
 def test_l2_normalize_formula_and_zero_vector():
     x = torch.tensor([[3.0, 0.0], [4.0, 0.0]])[None, :, :, None]  # [1,2,2,1]
@@ -165,7 +166,7 @@ def test_hierarchical_feature_errors():
 
 
 # ---------------------------------------------------------------------------
-# background_cam (§3.1)
+# background_cam (§2)
 # ---------------------------------------------------------------------------
 def test_background_cam_identities():
     cam = torch.randn(2, 5, 4, 6, generator=gen(3)) * 3
@@ -190,7 +191,7 @@ def test_background_cam_uses_absent_classes():
 
 
 # ---------------------------------------------------------------------------
-# structure_similarity / structure_seeds (§3.2)
+# structure_similarity / structure_seeds (§3)
 # ---------------------------------------------------------------------------
 @pytest.mark.parametrize('seed', [0, 1, 2])
 @pytest.mark.parametrize('chunk_size', [None, 7])
@@ -288,7 +289,7 @@ def test_structure_seeds_no_grad_and_errors():
 
 
 # ---------------------------------------------------------------------------
-# seed_prototypes / instance_cam (§3.3, §3.4)
+# seed_prototypes / instance_cam (§4, §5)
 # ---------------------------------------------------------------------------
 def test_seed_prototypes_area_and_count():
     _, feat, label_mask, norm_cam = random_case(11)
@@ -372,7 +373,7 @@ def test_is_cam_gradient_reaches_hie_only():
 
 
 # ---------------------------------------------------------------------------
-# max_normalize / gsc_loss (§4)
+# max_normalize / gsc_loss (§6)
 # ---------------------------------------------------------------------------
 def test_max_normalize():
     x = torch.tensor([[[1.0, 4.0], [2.0, 0.0]], [[0.0, 0.0], [0.0, 0.0]]])
@@ -402,7 +403,7 @@ def test_gsc_loss_hand_value_and_gradients():
 
 
 # ---------------------------------------------------------------------------
-# flip_fuse / fuse_multiscale (§6.1)
+# flip_fuse / fuse_multiscale (§8)
 # ---------------------------------------------------------------------------
 def test_flip_fuse():
     x = torch.arange(12, dtype=torch.float32).view(2, 1, 2, 3)
