@@ -60,15 +60,15 @@ def test_pipeline_end_to_end_and_rerun(tiny_demo, tmp_path):
     # rerun: every step skipped
     p2 = run_tool([sys.executable, 'tools/run_pipeline.py', cfg,
                    '--work-dir', work], timeout=600)
-    assert p2.stdout.count('done before, skipped') == len(
+    assert p2.stdout.count('done before with the same inputs, skipped') == len(
         summary['steps'][next(iter(summary['steps']))])
-    # --from/--to reruns a range (the random walk and its evaluation)
-    os.remove(osp.join(work, 'pseudo_label', sorted(os.listdir(
-        osp.join(work, 'pseudo_label')))[0]))
+    # --from/--to redoes a range (the random walk and its evaluation) from
+    # scratch: every pseudo label is written again
     p3 = run_tool([sys.executable, 'tools/run_pipeline.py', cfg,
                    '--work-dir', work, '--from', 'make_seg_labels', '--to',
                    'eval_seg_labels'], timeout=600)
-    assert 'make_seg_labels: 1 done' in p3.stdout
+    assert 'make_seg_labels: redone (--from make_seg_labels)' in p3.stdout
+    assert f'make_seg_labels: {n_aug} done, 0 skipped' in p3.stdout
 
 
 def test_unknown_step_is_reported(tiny_demo, tmp_path):

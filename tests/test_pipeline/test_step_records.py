@@ -1,0 +1,163 @@
+"""Pipeline step records: a rerun skips a step only when what it was run with
+is unchanged; ``--from`` redoes a step and everything after it; a change
+upstream reruns everything downstream.  The scheduling is tested with steps
+that only record their calls (the steps themselves are tested end to end in
+test_run_pipeline.py)."""
+import os
+import os.path as osp
+
+import pytest
+from mmengine.config import Config
+
+from mmseg_sipe.pipeline import PipelineRunner
+
+
+def _runner(cfg, work_dir, calls, messages, seed=None):
+    """A runner whose steps append their name to ``calls`` (stage1 and
+    make_cam also write an output file)."""
+    runner = PipelineRunner(cfg, work_dir, seed=seed, log=messages.append)
+    for step in runner.steps():
+        def fn(step=step):
+            calls.append(step)
+            out = {'stage1': 'stage1', 'make_cam': 'cam'}.get(step)
+            if out:
+                os.makedirs(runner.path(out), exist_ok=True)
+                with open(runner.path(out, 'result.txt'), 'w') as f:
+                    f.write(step)
+            return {'value': len(calls)}
+        setattr(runner, f'step_{step}', fn)
+    return runner
+
+
+@pytest.fixture
+def setup(tmp_path, repo_root):
+    data = tmp_path / 'data'
+    (data / 'ImageSets' / 'Segmentation').mkdir(parents=True)
+    (data / 'JPEGImages').mkdir()
+    (data / 'ImageSets' / 'Segmentation' / 'train.txt').write_text('a\nb\n')
+    cfg = Config(dict(
+        data_root=str(data),
+        stage1_config=osp.join(repo_root, 'configs/sipe/demo_r18.py'),
+        irn_config=osp.join(repo_root, 'configs/sipe/irn_demo.py'),
+        stage2_config=osp.join(
+            repo_root,
+            'configs/sipe/deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py'),
+        use_irn=True, cam=dict(split='train_aug'), crf=dict(num_workers=1),
+        random_walk=dict(beta=10)))
+    return cfg, str(tmp_path / 'work'), data
+
+
+def test_unchanged_rerun_skips_everything(setup):
+    cfg, work, _ = setup
+    calls, msgs = [], []
+    _runner(cfg, work, calls, msgs).run()
+    assert calls == _runner(cfg, work, [], []).steps()
+    n = len(calls)
+    _runner(cfg, work, calls, msgs).run()
+    assert len(calls) == n  # nothing ran again
+    assert any('done before with the same inputs, skipped' in m
+               for m in msgs)
+
+
+def test_another_data_root_reruns_every_step(setup, tmp_path):
+    cfg, work, data = setup
+    calls = []
+    _runner(cfg, work, calls, []).run()
+    first = list(calls)
+    other = tmp_path / 'other'
+    (other / 'ImageSets' / 'Segmentation').mkdir(parents=True)
+    (other / 'ImageSets' / 'Segmentation' / 'train.txt').write_text('a\nb\n')
+    cfg2 = Config(cfg.to_dict())
+    cfg2.data_root = str(other)
+    calls.clear()
+    msgs = []
+    _runner(cfg2, work, calls, msgs).run()
+    assert calls == first
+    assert any('stage1: redone (its inputs changed)' in m for m in msgs)
+    assert any('removed previous outputs' in m for m in msgs)
+
+
+def test_a_changed_split_file_reruns_every_step(setup):
+    cfg, work, data = setup
+    calls = []
+    _runner(cfg, work, calls, []).run()
+    first = list(calls)
+    (data / 'ImageSets' / 'Segmentation' / 'train.txt').write_text('a\nc\n')
+    calls.clear()
+    _runner(cfg, work, calls, []).run()
+    assert calls == first
+
+
+def test_a_downstream_setting_reruns_from_its_step(setup):
+    cfg, work, _ = setup
+    calls = []
+    _runner(cfg, work, calls, []).run()
+    steps = list(calls)
+    cfg2 = Config(cfg.to_dict())
+    cfg2.random_walk = dict(beta=8)
+    calls.clear()
+    _runner(cfg2, work, calls, []).run()
+    assert calls == steps[steps.index('make_seg_labels'):]
+
+
+def test_from_redoes_its_step_and_everything_after_it(setup):
+    cfg, work, _ = setup
+    calls = []
+    runner = _runner(cfg, work, calls, [])
+    runner.run()
+    steps = list(calls)
+    with open(runner.path('cam', 'result.txt')) as f:
+        assert f.read() == 'make_cam'
+    calls.clear()
+    msgs = []
+    _runner(cfg, work, calls, msgs).run(start='make_cam', stop='eval_cam')
+    assert calls == ['make_cam', 'eval_cam']
+    assert any('make_cam: redone (--from make_cam)' in m for m in msgs)
+    # the steps after --to are now stale: a plain rerun redoes them
+    calls.clear()
+    _runner(cfg, work, calls, []).run()
+    assert calls == steps[steps.index('cam2ir'):]
+
+
+def test_interrupted_step_resumes_with_same_inputs_only(setup):
+    cfg, work, _ = setup
+    calls = []
+    runner = _runner(cfg, work, calls, [])
+
+    def killed():
+        os.makedirs(runner.path('stage1'), exist_ok=True)
+        with open(runner.path('stage1', 'partial.pth'), 'w') as f:
+            f.write('x')
+        raise KeyboardInterrupt
+    runner.step_stage1 = killed
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    assert osp.isfile(runner.path('steps', 'stage1.started.json'))
+    # same inputs: resumed, the partial outputs are kept for --resume
+    calls.clear()
+    r2 = _runner(cfg, work, calls, [])
+    r2.step_stage1 = lambda: calls.append('stage1') or {}
+    r2.run(stop='stage1')
+    assert calls == ['stage1']
+    assert osp.isfile(r2.path('stage1', 'partial.pth'))
+    assert not osp.exists(r2.path('steps', 'stage1.started.json'))
+
+
+def test_interrupted_step_with_other_inputs_starts_afresh(setup):
+    cfg, work, _ = setup
+    runner = _runner(cfg, work, [], [])
+
+    def killed():
+        os.makedirs(runner.path('stage1'), exist_ok=True)
+        with open(runner.path('stage1', 'partial.pth'), 'w') as f:
+            f.write('x')
+        raise KeyboardInterrupt
+    runner.step_stage1 = killed
+    with pytest.raises(KeyboardInterrupt):
+        runner.run()
+    cfg2 = Config(cfg.to_dict())
+    cfg2.stage1_options = ['optim_wrapper.optimizer.lr=0.05']
+    msgs = []
+    _runner(cfg2, work, [], msgs).run(stop='stage1')
+    assert any('interrupted run with other inputs' in m for m in msgs)
+    assert not osp.exists(osp.join(work, 'stage1', 'partial.pth'))
