@@ -4,57 +4,9 @@
 #   tools/dist_train.sh configs/sipe/segformer_mit-b2_4xb4-80k_coco-pseudo-512x512.py 4 \
 #       --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=WORK/ir_label
 _base_ = [
-    'mmseg::_base_/models/segformer_mit-b0.py',
-    '../_base_/datasets/coco_pseudo.py', 'mmseg::_base_/default_runtime.py',
-    'mmseg::_base_/schedules/schedule_80k.py'
+    '../_base_/models/segformer_mit-b2.py',
+    '../_base_/datasets/coco_pseudo.py', '../_base_/default_runtime.py',
+    '../_base_/schedules/segformer_adamw_80k.py'
 ]
-custom_imports = dict(imports=['mmseg_sipe'], allow_failed_imports=False)
-
 num_classes = 81
-crop_size = (512, 512)
-data_preprocessor = dict(size=crop_size)
-checkpoint = 'https://download.openmmlab.com/mmsegmentation/v0.5/pretrain/segformer/mit_b2_20220624-66e8bf70.pth'  # noqa
-model = dict(
-    type='CRFEncoderDecoder',
-    # test-time dense CRF; switch on with --cfg-options model.crf.enabled=True
-    crf=dict(
-        enabled=False,
-        iterations=10,
-        pos_w=3,
-        pos_xy_std=1,
-        bi_w=4,
-        bi_xy_std=67,
-        bi_rgb_std=3),
-    data_preprocessor=data_preprocessor,
-    backbone=dict(
-        init_cfg=dict(type='Pretrained', checkpoint=checkpoint),
-        embed_dims=64,
-        num_heads=[1, 2, 5, 8],
-        num_layers=[3, 4, 6, 3]),
-    decode_head=dict(
-        in_channels=[64, 128, 320, 512], num_classes=num_classes))
-tta_model = dict(type='CRFSegTTAModel')
-
-optim_wrapper = dict(
-    _delete_=True,
-    type='OptimWrapper',
-    optimizer=dict(
-        type='AdamW', lr=0.00006, betas=(0.9, 0.999), weight_decay=0.01),
-    paramwise_cfg=dict(
-        custom_keys={
-            'pos_block': dict(decay_mult=0.),
-            'norm': dict(decay_mult=0.),
-            'head': dict(lr_mult=10.)
-        }))
-param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(
-        type='PolyLR',
-        eta_min=0.0,
-        power=1.0,
-        begin=1500,
-        end=80000,
-        by_epoch=False,
-    )
-]
+model = dict(decode_head=dict(num_classes=num_classes))

@@ -1,5 +1,5 @@
 """Stage-one configs: they load, build, and carry the reference optimiser
-and schedule (method spec section 5.2 / invariant 10)."""
+and schedule (docs/method.md §7 and §15)."""
 import copy
 
 import pytest

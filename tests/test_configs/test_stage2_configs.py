@@ -83,7 +83,8 @@ def test_config_loads_and_builds(name):
     assert cfg.custom_imports == dict(
         imports=['mmseg_sipe'], allow_failed_imports=False)
     text = open(osp.join(CFG_DIR, name)).read()
-    assert 'mmseg::_base_/' in text or "_base_ = ['./" in text
+    assert 'mmseg::_base_/' in text or '../_base_/' in text or \
+        "_base_ = ['./" in text
     # multi-scale + flip TTA is inherited from mmseg's dataset config
     assert cfg.tta_model.type == 'CRFSegTTAModel'
     assert cfg.tta_pipeline[1].type == 'TestTimeAug'
