@@ -21,15 +21,12 @@ unchanged, and started afresh when they changed.  A step that finished writes
 rerun; a step that was killed is simply rerun, and the steps themselves resume
 (training with ``--resume``, per-image steps skip finished images).
 """
-import hashlib
 import json
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
 import time
-import uuid
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
 
@@ -37,39 +34,13 @@ from mmengine.config import Config
 
 from ..utils.config import resolve_config_path
 from ..utils.sharded import JobError
+from .records import StepRecords
 
 # the folder holding the ``mmseg_sipe`` package: on PYTHONPATH of every step
 PACKAGE_PARENT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STEPS = ('stage1', 'make_cam', 'eval_cam', 'cam2ir', 'eval_ir', 'train_irn',
          'make_seg_labels', 'eval_seg_labels', 'stage2', 'test_stage2',
          'visualize')
-# what each step reads from the pipeline config (besides data_root and seed)
-STEP_SETTINGS = {
-    'stage1': ('stage1_config', 'stage1_options'),
-    'make_cam': ('stage1_config', 'cam'),
-    'eval_cam': ('stage1_config', 'cam'),
-    'cam2ir': ('stage1_config', 'cam', 'crf', 'use_irn'),
-    'eval_ir': ('stage1_config', 'cam'),
-    'train_irn': ('irn_config', 'irn_options', 'irn_init_from_stage1'),
-    'make_seg_labels': ('irn_config', 'stage1_config', 'cam', 'random_walk'),
-    'eval_seg_labels': ('stage1_config', 'cam', 'use_irn'),
-    'stage2': ('stage2_config', 'stage2_options', 'use_irn'),
-    'test_stage2': ('stage2_config', 'stage2_options'),
-    'visualize': ('stage1_config', 'cam', 'vis_num'),
-}
-# what each step writes under the work dir (removed before a redo)
-STEP_OUTPUTS = {
-    'stage1': ('stage1', ),
-    'make_cam': ('cam', 'cam_plain'),
-    'cam2ir': ('ir_label', ),
-    'train_irn': ('irn', ),
-    'make_seg_labels': ('pseudo_label', ),
-    'stage2': ('stage2', ),
-    'test_stage2': ('stage2_test', ),
-    'visualize': ('visualization.png', ),
-}
-
-
 @dataclass
 class StepResult:
     name: str
@@ -112,8 +83,7 @@ class PipelineRunner:
             if cfg.get(key):  # checkout or installed package, any cwd
                 cfg[key] = resolve_config_path(cfg[key])
         os.makedirs(osp.join(self.work_dir, 'steps'), exist_ok=True)
-        self._config_texts: Dict[str, str] = {}
-        self._dataset = self._dataset_fingerprint()
+        self.records = StepRecords(cfg, self.work_dir, seed, log)
 
     # ------------------------------------------------------------------
     def path(self, *parts) -> str:
@@ -126,103 +96,16 @@ class PipelineRunner:
                 steps.remove(s)
         return steps
 
-    def _marker(self, step: str) -> str:
-        return self.path('steps', f'{step}.json')
-
-    def _started(self, step: str) -> str:
-        return self.path('steps', f'{step}.started.json')
-
     def record(self, step: str) -> Optional[Dict]:
         """The finished step's record, or None."""
-        if not osp.isfile(self._marker(step)):
-            return None
-        with open(self._marker(step)) as f:
-            return json.load(f)
+        return self.records.get(step)
 
     def is_done(self, step: str) -> bool:
-        return osp.isfile(self._marker(step))
-
-    def _write_json(self, path: str, data: Dict) -> None:
-        tmp = path + '.tmp'
-        with open(tmp, 'w') as f:
-            json.dump(data, f, indent=1)
-        os.replace(tmp, path)
-
-    def _mark(self, step: str, seconds: float, metrics: Dict,
-              fingerprint: Optional[str] = None,
-              run_id: Optional[str] = None) -> None:
-        self._write_json(self._marker(step), dict(
-            step=step, seconds=seconds, metrics=metrics,
-            fingerprint=fingerprint, run_id=run_id or uuid.uuid4().hex))
+        return self.records.get(step) is not None
 
     def load_result(self, step: str) -> StepResult:
-        d = self.record(step)
+        d = self.records.get(step)
         return StepResult(step, d['seconds'], d['metrics'], skipped=True)
-
-    # ------------------------------------------------------------------
-    # what a step was run with
-    # ------------------------------------------------------------------
-    def _dataset_fingerprint(self) -> Optional[str]:
-        """Split files (names, sizes, contents) and the number of entries of
-        each top-level folder of the pipeline's data root."""
-        root = self.cfg.get('data_root', None)
-        if not root or not osp.isdir(root):
-            return None
-        h = hashlib.sha256()
-        for dirpath, dirnames, filenames in os.walk(
-                osp.join(root, 'ImageSets')):
-            dirnames.sort()
-            for name in sorted(filenames):
-                path = osp.join(dirpath, name)
-                h.update(osp.relpath(path, root).encode())
-                with open(path, 'rb') as f:
-                    h.update(hashlib.sha256(f.read()).digest())
-        for entry in sorted(os.scandir(root), key=lambda e: e.name):
-            if entry.is_dir():
-                h.update(f'{entry.name}:{len(os.listdir(entry.path))}'.encode())
-        return h.hexdigest()
-
-    def _config_text(self, path: str) -> str:
-        if path not in self._config_texts:
-            self._config_texts[path] = Config.fromfile(path).pretty_text
-        return self._config_texts[path]
-
-    def fingerprint(self, step: str, previous_run: Optional[str]) -> str:
-        """Hash of everything ``step`` is run with (see the module doc)."""
-        settings = {}
-        for key in STEP_SETTINGS.get(step, ()):
-            value = self.cfg.get(key, None)
-            if key.endswith('_config') and value:
-                value = hashlib.sha256(
-                    self._config_text(value).encode()).hexdigest()
-            elif hasattr(value, 'to_dict'):
-                value = value.to_dict()
-            settings[key] = value
-        data = dict(
-            step=step, settings=settings, seed=self.seed,
-            data_root=osp.abspath(self.cfg.data_root)
-            if self.cfg.get('data_root', None) else None,
-            dataset=self._dataset, previous_run=previous_run)
-        return hashlib.sha256(
-            json.dumps(data, sort_keys=True, default=str).encode()).hexdigest()
-
-    def _clear(self, step: str) -> None:
-        """Remove a step's record and outputs before it runs afresh."""
-        for path in (self._marker(step), self._started(step)):
-            if osp.exists(path):
-                os.remove(path)
-        removed = []
-        for name in STEP_OUTPUTS.get(step, ()):
-            path = self.path(name)
-            if osp.isdir(path):
-                shutil.rmtree(path)
-                removed.append(path)
-            elif osp.exists(path):
-                os.remove(path)
-                removed.append(path)
-        if removed:
-            self.log(f'[pipeline] {step}: removed previous outputs '
-                     f"{', '.join(removed)}")
 
     # ------------------------------------------------------------------
     def _run(self, args: Sequence[str], distributed: bool = False) -> None:
@@ -503,7 +386,7 @@ class PipelineRunner:
         previous_run = None
         for n, step in enumerate(steps):
             record = self.record(step)
-            fp = self.fingerprint(step, previous_run)
+            fp = self.records.fingerprint(step, previous_run)
             if n < i0 or n >= i1:
                 if record is not None:
                     results.append(self.load_result(step))
@@ -522,22 +405,18 @@ class PipelineRunner:
                 why = ('--from ' + start if start is not None else
                        'its inputs changed')
                 self.log(f'[pipeline] {step}: redone ({why})')
-                self._clear(step)
-            elif osp.isfile(self._started(step)):
-                with open(self._started(step)) as f:
-                    started = json.load(f).get('fingerprint')
-                if started != fp or start is not None:
+                self.records.clear(step)
+            elif self.records.started(step) is not None:
+                if self.records.started(step) != fp or start is not None:
                     self.log(f'[pipeline] {step}: an interrupted run with '
                              'other inputs: started afresh')
-                    self._clear(step)
+                    self.records.clear(step)
             self.log(f'[pipeline] ({n + 1}/{len(steps)}) {step} ...')
-            self._write_json(self._started(step), dict(fingerprint=fp))
+            self.records.start(step, fp)
             t0 = time.time()
             metrics = getattr(self, f'step_{step}')()
             dt = time.time() - t0
-            run_id = uuid.uuid4().hex
-            self._mark(step, dt, metrics, fp, run_id)
-            os.remove(self._started(step))
+            run_id = self.records.finish(step, dt, metrics, fp)
             self.log(f'[pipeline] {step}: finished in {dt:.1f} s {metrics}')
             results.append(StepResult(step, dt, metrics))
             previous_run = run_id
