@@ -1,23 +1,7 @@
 #!/usr/bin/env bash
 # Usage: tools/dist_train.sh CONFIG GPUS [train.py args...]
 # GPUS is the number of processes: GPUs on a CUDA machine, CPU processes
-# (gloo) on a machine without CUDA.  Same environment knobs as mmseg.
-CONFIG=$1
-GPUS=$2
-NNODES=${NNODES:-1}
-NODE_RANK=${NODE_RANK:-0}
-PORT=${PORT:-29500}
-MASTER_ADDR=${MASTER_ADDR:-"127.0.0.1"}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-PYTHON=${PYTHON:-python}
-
-PYTHONPATH="$ROOT":$PYTHONPATH \
-exec "$PYTHON" -m torch.distributed.run \
-    --nnodes=$NNODES \
-    --node_rank=$NODE_RANK \
-    --master_addr=$MASTER_ADDR \
-    --nproc_per_node=$GPUS \
-    --master_port=$PORT \
-    "$ROOT/tools/train.py" \
-    $CONFIG \
-    --launcher pytorch ${@:3}
+# (gloo) on a machine without CUDA.  Same environment knobs as mmseg (see
+# tools/dist_run.sh).
+TOOLS="$(cd "$(dirname "$0")" && pwd)"
+exec bash "$TOOLS/dist_run.sh" "$TOOLS/train.py" "$2" "$1" "${@:3}"
