@@ -136,9 +136,11 @@ class Clock:
     def left(self) -> float:
         return self.budget - self.elapsed()
 
-    def soft_exceeded(self, frac: float = 0.8) -> bool:
-        """Past ``frac`` of the budget: timing loops stop here."""
-        return self.elapsed() > frac * self.budget
+    def share(self, parts_left: int, frac: float = 0.85) -> float:
+        """A monotonic deadline giving the next of ``parts_left`` parts
+        (variants) its fair share of the time that is left."""
+        return time.monotonic() + max(0.0, self.left()) * frac / max(
+            1, parts_left)
 
 
 class SkipVariant(Exception):
@@ -307,10 +309,13 @@ def _wrapper_cfg(cfg, amp: Optional[str]):
     from mmseg_sipe.cli.train import enable_amp
     mini = Config(dict(optim_wrapper=copy.deepcopy(cfg.optim_wrapper)))
     if amp:
+        import torch
         try:
             enable_amp(mini, amp)
         except ValueError as e:
-            raise SkipVariant(_exc_line(e))
+            if torch.cuda.is_available():
+                raise  # every AMP mode must build on CUDA
+            raise SkipVariant(_exc_line(e))  # fp16 training on a CPU
     return mini.optim_wrapper
 
 
@@ -323,9 +328,10 @@ def _floats(d) -> Dict[str, float]:
     return {k: float(v) for k, v in d.items()}
 
 
-def _time_steps(ctx: Ctx, step: Callable[[], Dict], items: int
-                ) -> Dict[str, Any]:
-    """First step (kept for the loss checks), warm-up, timed steps."""
+def _time_steps(ctx: Ctx, step: Callable[[], Dict], items: int,
+                deadline: float) -> Dict[str, Any]:
+    """First step (kept for the loss checks), warm-up, timed steps (fewer
+    when the variant's share of the budget, ``deadline``, runs out)."""
     import torch
     a = ctx.args
     torch.manual_seed(0)
@@ -337,7 +343,7 @@ def _time_steps(ctx: Ctx, step: Callable[[], Dict], items: int
     t0 = time.perf_counter()
     while len(outs) < a.iters:
         outs.append(step())
-        if ctx.clock.soft_exceeded():
+        if time.monotonic() > deadline:
             break
     ctx.sync()
     dt = time.perf_counter() - t0
@@ -362,8 +368,9 @@ def _run_train_variants(ctx: Ctx, cfg, data, items: int,
     from mmengine.optim import build_optim_wrapper
     base = build_model(cfg)  # on the CPU; copied per variant
     out: Dict[str, Any] = {}
-    for spec in variants:
+    for k, spec in enumerate(variants):
         v = spec['name']
+        deadline = ctx.clock.share(len(variants) - k)
         res: Dict[str, Any] = dict(what=spec['what'])
         out[v] = res
         model = ow = step = None
@@ -381,7 +388,7 @@ def _run_train_variants(ctx: Ctx, cfg, data, items: int,
             if getattr(ow, 'cast_dtype', None) is not None:
                 res['dtype'] = str(ow.cast_dtype).replace('torch.', '')
             step = spec['make_step'](model, ow)
-            res.update(_time_steps(ctx, step, items))
+            res.update(_time_steps(ctx, step, items, deadline))
             if ctx.cuda:
                 res['peak_mb'] = torch.cuda.max_memory_allocated(
                     ctx.device) / 2**20
@@ -482,6 +489,10 @@ def sec_env(ctx: Ctx) -> Dict[str, Any]:
         default_cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
         default_matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32,
         float32_matmul_precision=torch.get_float32_matmul_precision(),
+        # these override the TF32 flags process-wide (NGC containers set the
+        # first): the float32 exactness checks can then fail
+        tf32_env={k: os.environ.get(k) for k in (
+            'TORCH_ALLOW_TF32_CUBLAS_OVERRIDE', 'NVIDIA_TF32_OVERRIDE')},
         cuda_visible_devices=os.environ.get('CUDA_VISIBLE_DEVICES'))
     checks = []
     if ctx.cuda:
@@ -494,14 +505,13 @@ def sec_env(ctx: Ctx) -> Dict[str, Any]:
             multiprocessors=props.multi_processor_count,
             device_count=torch.cuda.device_count(),
             bf16_supported=torch.cuda.is_bf16_supported(),
-            nccl='.'.join(map(str, torch.cuda.nccl.version()))
-            if torch.distributed.is_nccl_available() else None,
-            driver_smi=_nvidia_smi())
+            nccl=_nccl_version(), driver_smi=_nvidia_smi())
         x = torch.randn(256, 256, device=ctx.device)
-        err = float((x @ x.t() - (x.cpu() @ x.cpu().t()).to(ctx.device))
-                    .abs().max())
-        checks.append(check('a matmul runs on the GPU (max |diff| vs CPU)',
-                            err, '<=', 1e-2))
+        ref = x.cpu() @ x.cpu().t()
+        err = float((x @ x.t()).cpu().sub_(ref).abs().max() /
+                    ref.abs().max())
+        checks.append(check('a matmul runs on the GPU (relative error vs '
+                            'CPU)', err, '<=', 1e-2))
         checks.append(check('NCCL available',
                             torch.distributed.is_nccl_available(), '==',
                             True))
@@ -520,6 +530,18 @@ def sec_env(ctx: Ctx) -> Dict[str, Any]:
             f"{info['torch_cuda_build']}, cuDNN {info['cudnn']}; mmseg_sipe "
             f"{info['mmseg_sipe']} ({info['stack']})")
     return dict(info=info, checks=checks)
+
+
+def _nccl_version() -> Optional[str]:
+    import torch
+    try:
+        if not torch.distributed.is_nccl_available():
+            return None
+        v = torch.cuda.nccl.version()
+        return '.'.join(map(str, v)) if isinstance(v, (tuple, list)) \
+            else str(v)
+    except Exception as e:  # noqa: BLE001  (informational only)
+        return f'unknown ({_exc_line(e)})'
 
 
 def _nvidia_smi() -> Optional[str]:
@@ -664,7 +686,9 @@ def sec_iscam(ctx: Ctx) -> Dict[str, Any]:
     counts = dict(exact_cpu=n_cpu, naive=n_naive)
     outputs: Dict[str, list] = {}
     variants: Dict[str, Any] = {}
-    for v in ['exact_cpu', 'naive', 'exact', 'tf32', 'bf16', 'fp16']:
+    order = ['exact_cpu', 'naive', 'exact', 'tf32', 'bf16', 'fp16']
+    for k, v in enumerate(order):
+        deadline = ctx.clock.share(len(order) - k)
         res: Dict[str, Any] = dict(what=what[v])
         variants[v] = res
         model = models[v]
@@ -689,7 +713,7 @@ def sec_iscam(ctx: Ctx) -> Dict[str, Any]:
                 with torch.no_grad():  # same device: no host sync
                     model.head.classifier.weight.copy_(vheads[i])
                 outs.append(call(v, i))  # ends with the result's copy
-                if ctx.clock.soft_exceeded(0.85):
+                if time.monotonic() > deadline:
                     break
             dt = time.perf_counter() - t0
             outputs[v] = outs
@@ -785,7 +809,8 @@ def sec_random_walk(ctx: Ctx) -> Dict[str, Any]:
         specs.append(('sparse', 'sparse', str(ctx.device),
                       "mode='sparse' on the GPU (cuSPARSE)"))
     outputs, variants = {}, {}
-    for v, mode, vdev, what in specs:
+    for k, (v, mode, vdev, what) in enumerate(specs):
+        deadline = ctx.clock.share(len(specs) - k)
         res: Dict[str, Any] = dict(what=what, mode=mode, device=vdev)
         variants[v] = res
         try:
@@ -805,7 +830,7 @@ def sec_random_walk(ctx: Ctx) -> Dict[str, Any]:
             t0 = time.perf_counter()
             for i in range(n):
                 outs.append(run(i))
-                if ctx.clock.soft_exceeded(0.85):
+                if time.monotonic() > deadline:
                     break
             dt = time.perf_counter() - t0
             outputs[v] = outs
@@ -917,7 +942,8 @@ def sec_stage2_deeplabv2(ctx: Ctx) -> Dict[str, Any]:
 
 def sec_stage2_segformer(ctx: Ctx) -> Dict[str, Any]:
     return _stage2(
-        ctx, 'configs/sipe/segformer_mit-b2_4xb4-20k_voc12aug-pseudo-512x512.py',
+        ctx,
+        'configs/sipe/segformer_mit-b2_4xb4-20k_voc12aug-pseudo-512x512.py',
         'configs/sipe/segformer_mit-b0_1xb8-300i_demo-pseudo-160x160.py')
 
 
@@ -1140,7 +1166,11 @@ def run_section_isolated(name: str, args, budget: float, mode: str,
             p = mp.get_context('fork').Process(
                 target=_fork_target, args=(name, args, budget, result))
             p.start()
-            p.join(budget + GRACE_S)
+            try:
+                p.join(budget + GRACE_S)
+            except BaseException:  # e.g. Ctrl-C: the section goes too
+                _kill_group(p.pid)
+                raise
             alive, pid = p.is_alive(), p.pid
             if alive:
                 _kill_group(pid)
@@ -1158,6 +1188,9 @@ def run_section_isolated(name: str, args, budget: float, mode: str,
                 alive = True
                 _kill_group(p.pid)
                 code = p.wait(10)
+            except BaseException:
+                _kill_group(p.pid)
+                raise
         if osp.isfile(result):
             with open(result) as f:
                 return json.load(f)
@@ -1230,6 +1263,8 @@ def _rows_variants(results) -> List[List[str]]:
             notes = []
             if r.get('status') != 'ok':
                 notes.append(f"{r.get('status')}: {r.get('reason')}")
+            if r.get('s_per_image') is not None:
+                notes.append(f"{1000 * r['s_per_image']:.4g} ms/image")
             for k in ('argmax_agreement', 'max_abs_diff_vs_exact',
                       'pixel_agreement_vs_sparse_cpu', 'speedup_vs_exact'):
                 if r.get(k) is not None:
@@ -1323,11 +1358,13 @@ def render_text(results) -> str:
 
 def render_markdown(results) -> str:
     m = results['mode']
+    tiny = ', tiny sizes (rehearsal: the numbers mean nothing)' \
+        if m['tiny'] else ''
     lines = [
         '# mmseg-sipe GPU check', '',
         f"* started {results['started']}, {results['duration_s']} s, exit "
         f"code {results['exit_code']}",
-        f"* device `{m['device']}`{', tiny sizes (rehearsal: the numbers mean nothing)' if m['tiny'] else ''}",  # noqa: E501
+        f"* device `{m['device']}`{tiny}",
         f'* {_env_line(results)}',
         f"* command: `{results['command']}`", '', '## Sections', '',
         _md_table(_rows_sections(results)), '', '## Measurements', '',

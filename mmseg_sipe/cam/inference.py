@@ -1,4 +1,6 @@
-"""Multi-scale + flip IS-CAM inference (reference ``make_cam.py``, §6.1).
+"""Multi-scale + flip IS-CAM inference (reference ``make_cam.py``).
+
+The method is described in docs/method.md §8.
 
 The default path is *exact*: it gives the reference's numbers (to float32
 rounding, checked against a literal transcription in
@@ -36,6 +38,7 @@ from torch import Tensor
 
 from ..models.functional import flip_fuse, fuse_multiscale
 from ..utils.amp import AMP_DTYPES, autocast_context  # noqa: F401
+from ..utils.device import tf32, to_device
 
 IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
 IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
@@ -113,7 +116,8 @@ def fold_batchnorm(model: torch.nn.Module,
         device=param.device, dtype=param.dtype)
     try:
         folded = fuse_conv_bn(copy.deepcopy(model)).eval()
-        with torch.no_grad():
+        # float32 on CUDA too: TF32 convolutions alone can differ by ~1e-3
+        with torch.no_grad(), tf32(param.device, False):
             ref, got = model.forward_features(x), folded.forward_features(x)
         errs = {}
         for key in ('cam', 'hie'):
@@ -141,18 +145,20 @@ def flip_pair(img: np.ndarray, device: torch.device,
               channels_last: bool = True) -> Tensor:
     """``[2, 3, h, w]`` float32 batch (image, horizontal flip) on ``device``.
 
-    The uint8 image is copied to the device once and normalised there with
-    the same float32 operations as :func:`normalize_rgb` (bit-identical).
-    With ``channels_last`` the batch is laid out NHWC (no extra copy: it is
-    built in HWC order).
+    The uint8 image is copied to the device once (on CUDA without a host
+    synchronisation, :func:`~mmseg_sipe.utils.device.to_device`) and
+    normalised there with the same float32 operations as
+    :func:`normalize_rgb` (bit-identical).  With ``channels_last`` the batch
+    is laid out NHWC (no extra copy: it is built in HWC order).
 
     Args:
         img: ``[h, w, 3]`` uint8 RGB.
     """
     # uint8, C-contiguous and writable (PIL arrays are read-only)
-    x = torch.from_numpy(np.require(img, np.uint8, ['C', 'W'])).to(device)
-    mean = torch.from_numpy(IMAGENET_MEAN).to(device)
-    std = torch.from_numpy(IMAGENET_STD).to(device)
+    x = to_device(torch.from_numpy(np.require(img, np.uint8, ['C', 'W'])),
+                  device)
+    mean = to_device(torch.from_numpy(IMAGENET_MEAN), device)
+    std = to_device(torch.from_numpy(IMAGENET_STD), device)
     x = (x.float() / 255.0 - mean) / std  # [h, w, 3]
     batch = torch.stack([x, x.flip(1)]).permute(0, 3, 1, 2)  # NHWC strides
     return batch if channels_last else batch.contiguous()
@@ -182,9 +188,16 @@ def scale_is_cam(model, batch: Tensor, label_mask: Tensor,
     Returns:
         ``(is_cam [K+1, h', w'], cam [K, h', w'])`` float32, with
         ``h' = ceil(h/16)``; ``cam`` is the plain flip-summed ReLU CAM (IRN).
+        A model with its own ``localization_maps(batch, label_mask, amp)``
+        method (SFC, docs/method.md §17.4) makes the maps itself; they may
+        have a leading group dimension (``[G, K+1, h', w']``), which its
+        ``fuse_localization_maps`` then fuses.
     """
     if channels_last:
         batch = batch.contiguous(memory_format=torch.channels_last)
+    own_maps = getattr(model, 'localization_maps', None)
+    if own_maps is not None:  # dispatch by the model, not by config names
+        return own_maps(batch, label_mask, amp=amp)
     with autocast_context(batch.device, amp):
         out = model.forward_features(batch)
     with _no_autocast(batch.device, amp):  # the SIPE math stays float32
@@ -216,8 +229,9 @@ def multiscale_is_cam(model,
                       amp: Optional[str] = None,
                       device: Optional[torch.device] = None,
                       return_cam: bool = False,
-                      channels_last: bool = True) -> Tuple[np.ndarray, ...]:
-    """Multi-scale + flip IS-CAM of one image (reference §6.1).
+                      channels_last: bool = True,
+                      allow_tf32: bool = False) -> Tuple[np.ndarray, ...]:
+    """Multi-scale + flip IS-CAM of one image (docs/method.md §8).
 
     Each scale: PIL-bicubic rescale, normalise, stack with the flip, IS-CAM.
     Fusion: sum of bilinear (``align_corners=False``) upsamplings straight to
@@ -236,13 +250,22 @@ def multiscale_is_cam(model,
             ``high_res``: sum of upsampled ReLU CAMs, max-normalised) with a
             background channel ``1 - max_k CAM_k`` in front.
         channels_last: channels-last network input (default; same values).
+        allow_tf32: on CUDA, let cuDNN convolutions and matmuls use
+            TensorFloat-32 inside the call (faster on Ampere and later, but
+            no longer float32-exact: about 1e-3 relative per layer).  The
+            default ``False`` switches TF32 off inside the call whatever the
+            process-wide flags say, so the float32 path matches the CPU to
+            float rounding; ignored on other devices and under ``amp``'s
+            low-precision convolutions.
 
     Returns:
         ``(keys [K_img+1], is_cam [K_img+1, H, W])`` float32, ``keys[0] == 0``;
         plus ``cam [K_img+1, H, W]`` if ``return_cam``.
 
     Runs under ``torch.inference_mode`` (no autograd bookkeeping; only numpy
-    arrays leave the function).
+    arrays leave the function).  On CUDA the only host synchronisation is
+    the copy of the result at the end: inputs go up through pinned memory
+    and nothing inside the per-scale loop waits for the device.
     """
     device = torch.device(device) if device is not None else next(
         model.parameters()).device
@@ -253,9 +276,10 @@ def multiscale_is_cam(model,
                          f'{img.dtype} {img.shape}')
     keys = label_keys(img_labels)
     k = int(np.asarray(img_labels).size)
-    label_mask = torch.zeros(1, k + 1, 1, 1, device=device)
-    label_mask[0, keys, 0, 0] = 1
-    idx = torch.from_numpy(keys).to(device)
+    mask = np.zeros((1, k + 1, 1, 1), np.float32)
+    mask[0, keys, 0, 0] = 1
+    label_mask = to_device(torch.from_numpy(mask), device)
+    idx = to_device(torch.from_numpy(keys), device)
     per_scale: List[Tensor] = []
     per_scale_cam: List[Tensor] = []
     # One autocast region around all scales: autocast caches the low
@@ -263,16 +287,17 @@ def multiscale_is_cam(model,
     # so they are cast once per image instead of once per scale.  Only the
     # network runs with autocast on (scale_is_cam switches it off for the
     # SIPE math; the pre-processing has no autocast-listed ops).
-    with autocast_context(device, amp):
+    with autocast_context(device, amp), tf32(device, allow_tf32):
         for s in scales:
             batch = flip_pair(rescale_bicubic(img, s), device, channels_last)
             is_cam, cam = scale_is_cam(model, batch, label_mask,
                                        seed_feature, amp, channels_last)
             # keep only the image's classes: the fusion is per channel
-            per_scale.append(is_cam[idx])
+            per_scale.append(is_cam[..., idx, :, :])
             if return_cam:
                 per_scale_cam.append(cam[idx[1:] - 1])
-    fused = fuse_multiscale(per_scale, size=img.shape[:2])
+    fuse = getattr(model, 'fuse_localization_maps', fuse_multiscale)
+    fused = fuse(per_scale, size=img.shape[:2])
     if not return_cam:
         return keys, fused.cpu().numpy()
     if len(keys) > 1:

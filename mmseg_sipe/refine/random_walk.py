@@ -24,6 +24,8 @@ Two ways to compute it, giving the same result up to float rounding:
   ``O(n D C 2^exp_times)`` flops and ``O(n D)`` memory.  The default on CPU.
 
 ``mode='auto'`` (default) picks ``'dense'`` on CUDA and ``'sparse'`` elsewhere.
+The dense products run with TF32 switched off (``T ** 256`` compounds a
+TF32 rounding 256 times), whatever the process-wide flags say.
 """
 import warnings
 from typing import Optional, Sequence, Tuple, Union
@@ -32,6 +34,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..utils.device import tf32, to_device
 from .path_index import edge_to_affinity, search_offsets
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
@@ -173,10 +176,11 @@ def propagate_to_edge(x: torch.Tensor,
     for i in range(n):
         v = (x[i] * (1.0 - edge[i])).reshape(c, h * w)
         if mode == 'dense':
-            trans = affinity_to_transition(
-                edge_to_dense_affinity(edge[i], radius), beta, exp_times,
-                inplace=True)
-            rw = torch.matmul(v, trans)
+            with tf32(x.device, False):
+                trans = affinity_to_transition(
+                    edge_to_dense_affinity(edge[i], radius), beta,
+                    exp_times, inplace=True)
+                rw = torch.matmul(v, trans)
             del trans
         else:
             tt = _sparse_transition_t(edge[i], radius, beta)
@@ -191,7 +195,9 @@ def propagate_to_edge(x: torch.Tensor,
 def _as_tensor(a: ArrayLike, device=None, dtype=torch.float32):
     if isinstance(a, np.ndarray):
         a = torch.from_numpy(np.ascontiguousarray(a))
-    return a.to(device=device, dtype=dtype)
+    if device is not None:  # copy in the stored dtype, convert on arrival
+        a = to_device(a, device)
+    return a.to(dtype=dtype)
 
 
 def random_walk_labels(is_cam: ArrayLike,

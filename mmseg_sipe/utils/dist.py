@@ -37,7 +37,7 @@ def _replace_syncbn(node: Any) -> int:
 
 
 def prepare_launch(cfg: Config, launcher: str) -> Config:
-    """Adapt ``cfg`` for ``launcher`` on this machine (see module doc)."""
+    """Adapt ``cfg`` for ``launcher`` on the local host (see module doc)."""
     cfg.launcher = launcher
     if launcher == 'none' or cuda_available():
         return cfg
@@ -89,7 +89,12 @@ def finish_launch() -> None:
     if not (dist.is_available() and dist.is_initialized()):
         return
     backend = dist.get_backend()
-    dist.barrier()
+    if backend == 'nccl' and torch.cuda.is_available():
+        # name the rank's GPU: NCCL otherwise guesses it (and warns) when
+        # the process group was created without a device id
+        dist.barrier(device_ids=[torch.cuda.current_device()])
+    else:
+        dist.barrier()
     dist.destroy_process_group()
     if backend == 'gloo':
         sys.stdout.flush()

@@ -3,6 +3,7 @@ from typing import Dict
 
 import torch
 
+from mmseg_sipe.utils.device import to_device
 from mmseg_sipe.refine.path_index import (affinity_labels,
                                           displacement_targets,
                                           edge_to_affinity, pair_displacement)
@@ -62,7 +63,9 @@ def affinity_displacement_loss(edge_logits: torch.Tensor,
     neg_aff = (neg * neg_term).sum() / (neg.sum() + eps)
 
     pair = pair_displacement(disp.float(), radius)  # [N, 2, D, S]
-    target = displacement_targets(radius).to(pair)  # [1, 2, D, 1]
+    # host-built constant: copied without a host sync on CUDA
+    target = to_device(displacement_targets(radius),
+                       pair.device).to(pair.dtype)  # [1, 2, D, 1]
     n, _, d, s = pair.shape
     fg_w = fg_pos.reshape(n, 1, d, s)
     bg_w = bg_pos.reshape(n, 1, d, s)

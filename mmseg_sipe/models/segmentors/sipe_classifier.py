@@ -9,6 +9,7 @@ from mmseg.structures import SegDataSample
 from torch import Tensor
 
 from mmseg_sipe.registry import MODELS
+from mmseg_sipe.utils.device import to_device
 from ..utils import ChannelsLastMixin
 from ..functional import (background_cam, instance_cam, max_normalize,
                           seed_prototypes, structure_seeds)
@@ -123,7 +124,8 @@ class SIPEClassifier(ChannelsLastMixin, BaseSegmentor):
                     f'{lab.numel()} entries, the head has '
                     f'{self.num_classes} classes')
             labels.append(lab)
-        return torch.stack(labels).to(device)
+        # built on the host; on CUDA copied without a host synchronisation
+        return to_device(torch.stack(labels), device)
 
     @staticmethod
     def _valid_mask(data_samples: Sequence[SegDataSample],
