@@ -10,8 +10,9 @@ from .crf import (DenseCRF, cam_to_ir_label, crf_inference_label,
                   run_in_pool)
 from .irn_data import (IRLabelCOCODataset, IRLabelDataset, IRNRandomCrop,
                        IRNRandomRescale, IRNReduceLabel)
-from .path_index import (affinity_labels, edge_to_affinity, path_coords,
-                         search_offsets, search_paths)
+from ..models.irn.path_index import (affinity_labels, edge_to_affinity,
+                                     path_coords, search_offsets,
+                                     search_paths)
 from .random_walk import (affinity_to_transition, edge_to_dense_affinity,
                           propagate_to_edge, random_walk_labels)
 

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from ..utils.device import tf32, to_device
-from .path_index import edge_to_affinity, search_offsets
+from ..models.irn.path_index import edge_to_affinity, search_offsets
 
 ArrayLike = Union[np.ndarray, torch.Tensor]
 

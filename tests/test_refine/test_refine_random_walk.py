@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmseg_sipe.refine.path_index import search_offsets
+from mmseg_sipe.models.irn.path_index import search_offsets
 from mmseg_sipe.refine.random_walk import (affinity_to_transition,
                                            edge_to_dense_affinity,
                                            propagate_to_edge,

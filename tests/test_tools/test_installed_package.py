@@ -3,6 +3,7 @@ installed package, in a directory outside the checkout."""
 import json
 import os
 import os.path as osp
+import shutil
 import subprocess
 import sys
 import sysconfig
@@ -40,10 +41,16 @@ def installed(tmp_path_factory):
         f.write(deps + '\n')
     env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
     env.update(OMP_NUM_THREADS='1', PYTHONUNBUFFERED='1')
+    # build from a copy: a build writes build/ and mmseg_sipe/.mim/ copies
+    # into its source tree, which must not touch the checkout
+    src = str(base / 'src')
+    shutil.copytree(ROOT, src, symlinks=True, ignore=shutil.ignore_patterns(
+        '.git', '.venv*', 'work_dirs', 'data', 'build', '*.egg-info', '.mim',
+        '__pycache__', '.pytest_cache'))
     # pip of the test interpreter, installing into the new venv's site dir
     _run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps',
           '--no-build-isolation', '--no-compile', '--disable-pip-version-check',
-          '--target', site, '--upgrade', ROOT], cwd=str(base), env=env)
+          '--target', site, '--upgrade', src], cwd=str(base), env=env)
     bin_dir = osp.join(site, 'bin')  # --target puts console scripts here
     _run([py, osp.join(ROOT, 'tools/env/_sipe_tv_cpu_hook.py'), '--install',
           '--site', site], cwd=str(base), env=env)

@@ -4,7 +4,7 @@ from typing import Dict
 import torch
 
 from mmseg_sipe.utils.device import to_device
-from mmseg_sipe.refine.path_index import (affinity_labels,
+from .path_index import (affinity_labels,
                                           displacement_targets,
                                           edge_to_affinity, pair_displacement)
 
@@ -21,7 +21,7 @@ def affinity_displacement_loss(edge_logits: torch.Tensor,
     With ``a`` the path affinities of ``sigmoid(edge_logits)`` (radius
     ``radius``, ``'valid'`` layout) and ``bg_pos / fg_pos / neg`` the pair
     labels of ``label``
-    (:func:`~mmseg_sipe.refine.path_index.affinity_labels`):
+    (:func:`~mmseg_sipe.models.irn.path_index.affinity_labels`):
 
     * ``bg_pos_aff = sum(bg_pos * -log(a + eps)) / (sum(bg_pos) + eps)``;
       ``fg_pos_aff`` likewise; ``pos_aff = bg_pos_aff / 2 + fg_pos_aff / 2``;

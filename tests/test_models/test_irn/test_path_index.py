@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmseg_sipe.refine.path_index import (affinity_labels,
+from mmseg_sipe.models.irn.path_index import (affinity_labels,
                                           displacement_targets,
                                           edge_to_affinity, pair_displacement,
                                           path_coords, search_offsets,
