@@ -126,11 +126,11 @@ if __name__ == '__main__':
         },
         entry_points={
             'console_scripts': [
-                f'sipe-{name.replace("_", "-")}=mmseg_sipe.cli:{name}'
+                f'sipe-{name.replace("_", "-")}=mmseg_sipe.cli:sipe_{name}'
                 for name in ('train', 'test', 'make_cam', 'eval_cam',
                              'cam2ir', 'eval_seg_labels', 'make_seg_labels',
                              'visualize_pseudo_labels', 'run_pipeline',
-                             'make_demo_dataset')
+                             'make_demo_dataset', 'diagnose')
             ]
         },
         zip_safe=False)

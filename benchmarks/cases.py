@@ -517,7 +517,7 @@ class _NaiveCam2irJob:
 
     def __call__(self, item):
         from benchmarks.naive_sipe import naive_cam2ir
-        from mmseg_sipe.cam.io import cam_path
+        from mmseg_sipe.utils.cam_io import cam_path
         naive_cam2ir(item['img_path'], cam_path(self.cam_dir, item['name']),
                      osp.join(self.out_dir, item['name'] + '.png'))
 
@@ -564,7 +564,7 @@ class CrfCase(Case):
     def setup(self, variants):
         from PIL import Image
 
-        from mmseg_sipe.cam.io import cam_path, save_cam
+        from mmseg_sipe.utils.cam_io import cam_path, save_cam
         try:
             import pydensecrf.densecrf  # noqa: F401
         except ImportError as e:

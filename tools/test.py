@@ -1,4 +1,4 @@
-"""Evaluate a checkpoint with mmengine's Runner (mmseg 1.x arguments)."""
+"""Evaluate a checkpoint with mmengine's Runner (mmseg 1.x arguments).
 
 Thin command line over :mod:`mmseg_sipe.cli.test` (also installed as
 ``python -m mmseg_sipe.cli.test``); ``--help`` lists the arguments.

@@ -14,7 +14,14 @@ cam = dict(
     dtype='float16',
     num_workers=1)
 crf = dict(num_workers=2)
-random_walk = dict(beta=10, exp_times=8, radius=5)
+# 2^4 random-walk steps instead of VOC's 2^8: a demo edge map (40-64 cells
+# a side) is ~2.5x smaller than a VOC one, and 2^8 steps diffuse over whole
+# demo images. With closed boundaries the number of steps does not change
+# the labels; the demo IRN's edges leak, and fewer steps leak less
+# background into objects (with the demo's IR labels: 2^8 steps 38.5 mIoU,
+# 2^5 51.3, 2^4 52.6 on a diagnosis run -- docs/pipeline.md, "Why the demo's
+# IRN lowers the labels").
+random_walk = dict(beta=10, exp_times=4, radius=5)
 vis_num = 4
 # No ImageNet weights offline: IRN's frozen backbone starts from stage one's.
 irn_init_from_stage1 = True

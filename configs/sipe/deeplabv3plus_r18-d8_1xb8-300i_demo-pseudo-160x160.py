@@ -27,8 +27,8 @@ data_root = 'data/demo'
 pseudo_label_dir = 'work_dirs/demo/pseudo_label'
 crop_size = (160, 160)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='SIPELoadImageFromFile'),
+    dict(type='SIPELoadAnnotations'),
     dict(
         type='RandomResize',
         scale=(320, 160),
@@ -41,8 +41,8 @@ train_pipeline = [
     dict(type='PackSegInputs')
 ]
 test_pipeline = [  # demo images are small (160-256 px): test at full size
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='SIPELoadImageFromFile'),
+    dict(type='SIPELoadAnnotations'),
     dict(type='PackSegInputs')
 ]
 train_dataloader = dict(

@@ -29,7 +29,7 @@ model = dict(
         side_channels=(16, 16, 32, 32)))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SIPELoadImageFromFile'),
     dict(type='RandomResizeLong', min_size=128, max_size=256),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithValidMask', crop_size=crop_size),

@@ -1,9 +1,12 @@
 # IRN on the built-in demo dataset (VOC layout at data/demo, written by
 # `python tools/dataset_converters/make_demo_dataset.py data/demo`), with the
-# IR labels of the demo pipeline. A CPU-sized schedule: ResNet-18, crop 128,
-# batch 4, 20 iterations (about a minute on 2 CPU cores).
-# The backbone is frozen (as in IRN), so with `init_cfg=None` it is random;
-# for meaningful edges load the demo stage-one backbone, e.g.
+# IR labels of the demo pipeline. A CPU-sized schedule: ResNet-18 at half
+# width, crop 128, batch 4, 20 iterations (about a minute on 2 CPU cores).
+# The backbone is the demo stage one's (configs/sipe/demo_r18.py: ResNet-18,
+# stem 64 channels, base_channels=32), so that its weights load completely.
+# It is frozen (as in IRN), so with `init_cfg=None` it is random;
+# for meaningful edges load the demo stage-one backbone (the demo pipeline
+# does, `irn_init_from_stage1 = True`), e.g.
 #   --cfg-options model.backbone.init_cfg.type=Pretrained \
 #     model.backbone.init_cfg.checkpoint=<stage-one ckpt> \
 #     model.backbone.init_cfg.prefix=backbone.
@@ -15,13 +18,14 @@ crop_size = 128
 max_iters = 20
 
 model = dict(
-    backbone=dict(depth=18, init_cfg=None),
-    in_channels=(64, 64, 128, 256, 512),
+    backbone=dict(depth=18, base_channels=32, init_cfg=None),
+    # stem, layer1..4 of that backbone
+    in_channels=(64, 32, 64, 128, 256),
     test_cfg=dict(pad_to=None))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='SIPELoadImageFromFile'),
+    dict(type='SIPELoadAnnotations'),
     dict(type='IRNRandomRescale', scale_range=(0.5, 1.5)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='IRNRandomCrop', crop_size=crop_size, seg_pad_val=255),

@@ -58,8 +58,8 @@ model = dict(
     test_cfg=dict(flip=True, pad_to=512))
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),  # the IR label PNG (255 = uncertain)
+    dict(type='SIPELoadImageFromFile'),
+    dict(type='SIPELoadAnnotations'),  # the IR label PNG (255 = uncertain)
     dict(type='IRNRandomRescale', scale_range=(0.5, 1.5)),
     dict(type='RandomFlip', prob=0.5),
     dict(type='IRNRandomCrop', crop_size=crop_size, seg_pad_val=255),
@@ -113,7 +113,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
+        type='SIPECheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
         save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'))
 log_processor = dict(by_epoch=True)

@@ -55,15 +55,15 @@ model = dict(
     test_cfg=dict(seed_feature='x4'))  # in-training validation protocol
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SIPELoadImageFromFile'),
     dict(type='RandomResizeLong', min_size=320, max_size=640),
     dict(type='RandomFlip', prob=0.5),
     dict(type='RandomCropWithValidMask', crop_size=crop_size),
     dict(type='PackSIPEInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='LoadAnnotations'),
+    dict(type='SIPELoadImageFromFile'),
+    dict(type='SIPELoadAnnotations'),
     dict(type='PackSIPEInputs'),
 ]
 dataset_type = 'SIPEVOCDataset'
@@ -128,7 +128,7 @@ default_hooks = dict(
     logger=dict(type='LoggerHook', interval=50, log_metric_by_epoch=True),
     param_scheduler=dict(type='ParamSchedulerHook'),
     checkpoint=dict(
-        type='CheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=2,
+        type='SIPECheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=2,
         save_last=True),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='SegVisualizationHook'))

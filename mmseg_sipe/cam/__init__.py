@@ -1,7 +1,7 @@
 """Step 2: localisation maps (multi-scale + flip IS-CAM) and their files."""
 from .inference import (fold_batchnorm, label_keys, multiscale_is_cam,
                         normalize_rgb)
-from .io import cam_path, load_cam, save_cam
+from ..utils.cam_io import cam_path, load_cam, save_cam
 from .make_cam import (dataset_items, load_classifier, make_cams, read_rgb,
                        split_dataset_cfg)
 

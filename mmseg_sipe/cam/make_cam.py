@@ -6,25 +6,13 @@ from typing import Dict, List, Optional, Sequence
 import numpy as np
 import torch
 from mmengine.config import Config
-from PIL import Image
 
 from mmseg_sipe.registry import DATASETS
+from ..datasets.transforms.loading import read_rgb
 from ..utils.checkpoint import build_and_load
 from ..utils.sharded import JobSummary, run_sharded
 from .inference import DEFAULT_SCALES, fold_batchnorm, multiscale_is_cam
-from .io import cam_path, save_cam
-
-
-def read_rgb(path: str) -> np.ndarray:
-    """``[H, W, 3]`` uint8 RGB (PIL, as the reference); clear error on a
-    missing or corrupt file."""
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'image not found: {path}')
-    try:
-        with Image.open(path) as im:
-            return np.array(im.convert("RGB"))  # writable (pydensecrf)
-    except Exception as e:  # noqa: BLE001
-        raise ValueError(f'cannot read image {path}: {e}') from e
+from ..utils.cam_io import cam_path, save_cam
 
 
 def dataset_items(dataset_cfg: dict) -> List[Dict]:
@@ -120,6 +108,8 @@ def make_cams(model: torch.nn.Module,
               fold_bn: bool = True) -> JobSummary:
     """Write ``<out_dir>/<name>.npz`` (IS-CAM) for this rank's share of
     ``items``; with ``cam_out_dir`` also the plain multi-scale CAM there.
+    Temp files a killed run left in those folders are removed first; a
+    failed write (e.g. disk full) removes its own and names its image.
 
     ``fold_bn`` folds the frozen BatchNorms into the convolutions first
     (:func:`~mmseg_sipe.cam.inference.fold_batchnorm`; same maps to float
@@ -152,4 +142,5 @@ def make_cams(model: torch.nn.Module,
         name='make_cam',
         skip_bad=skip_bad,
         failures_file=osp.join(out_dir, 'failed.json'),
-        prefetch=prefetch_images(num_workers))
+        prefetch=prefetch_images(num_workers),
+        temp_dirs=[out_dir, cam_out_dir])

@@ -3,7 +3,8 @@
 Each module has ``main(argv=None)``; run it as ``python -m
 mmseg_sipe.cli.<step>``, through the ``tools/<step>.py`` shims of a checkout,
 or through the console scripts installed with the package (``sipe-train``,
-``sipe-make-cam``, ... -- see ``setup.py``).
+``sipe-make-cam``, ... -- see ``setup.py``), whose entry points are the
+``sipe_<step>`` functions here.
 """
 import importlib
 
@@ -26,13 +27,14 @@ def _entry(module: str):
     return run
 
 
-train = _entry('train')
-test = _entry('test')
-make_cam = _entry('make_cam')
-eval_cam = _entry('eval_cam')
-cam2ir = _entry('cam2ir')
-eval_seg_labels = _entry('eval_seg_labels')
-make_seg_labels = _entry('make_seg_labels')
-visualize_pseudo_labels = _entry('visualize_pseudo_labels')
-run_pipeline = _entry('run_pipeline')
-make_demo_dataset = _entry('make_demo_dataset')
+sipe_train = _entry('train')
+sipe_test = _entry('test')
+sipe_make_cam = _entry('make_cam')
+sipe_eval_cam = _entry('eval_cam')
+sipe_cam2ir = _entry('cam2ir')
+sipe_eval_seg_labels = _entry('eval_seg_labels')
+sipe_make_seg_labels = _entry('make_seg_labels')
+sipe_visualize_pseudo_labels = _entry('visualize_pseudo_labels')
+sipe_run_pipeline = _entry('run_pipeline')
+sipe_make_demo_dataset = _entry('make_demo_dataset')
+sipe_diagnose = _entry('diagnose')

@@ -8,11 +8,10 @@ background (background x0.5), 255 uncertain -- for IRN training.
 ``--mode label``: CRF of argmax IS-CAM, no ignore -- COCO's pseudo labels.
 """
 import argparse
-import os.path as osp
 import sys
 
-from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
-                                  dataset_items_from_args)
+from mmseg_sipe.cli.common import (add_dataset_args, add_launcher_args,
+                                   dataset_items_from_args)
 
 
 def parse_args(argv=None):

@@ -4,9 +4,8 @@
 """
 import argparse
 import os.path as osp
-import sys
 
-from mmseg_sipe.utils.cli import add_dataset_args, dataset_items_from_args
+from mmseg_sipe.cli.common import add_dataset_args, dataset_items_from_args
 
 
 def parse_args(argv=None):

@@ -8,11 +8,10 @@ Each rank takes its own shard (every image exactly once), writes one
 finished images.
 """
 import argparse
-import os.path as osp
 import sys
 
-from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
-                                  dataset_items_from_args)
+from mmseg_sipe.cli.common import (add_dataset_args, add_launcher_args,
+                                   dataset_items_from_args)
 
 from mmengine.config import DictAction  # noqa: E402
 
@@ -50,7 +49,6 @@ def main(argv=None):
     args = parse_args(argv)
     import mmseg_sipe  # noqa: F401
     from mmseg_sipe.cam import load_classifier, make_cams
-    from mmseg_sipe.utils.checkpoint import trust_checkpoints
     from mmseg_sipe.utils.config import load_config
     from mmseg_sipe.utils.dist import finish_launch
     from mmseg_sipe.utils.sharded import dist_info, init_dist_for_tool
@@ -58,7 +56,6 @@ def main(argv=None):
     cfg = load_config(args.config, args.cfg_options)
     device = init_dist_for_tool(args.launcher)
     items = dataset_items_from_args(cfg, args)
-    trust_checkpoints([args.checkpoint])
     model = load_classifier(cfg, args.checkpoint, device)
     summary = make_cams(
         model, items, args.out_dir, scales=args.scales, dtype=args.dtype,

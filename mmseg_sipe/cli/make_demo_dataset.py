@@ -11,7 +11,6 @@ See docs/demo_dataset.md.
 """
 import argparse
 import json
-import os.path as osp
 import sys
 import time
 

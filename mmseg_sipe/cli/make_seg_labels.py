@@ -7,11 +7,10 @@ Reference recipe: IS-CAM including its background channel to the power 1.5,
 beta 10, exp_times 8, radius 5, no background threshold; any image size.
 """
 import argparse
-import os.path as osp
 import sys
 
-from mmseg_sipe.utils.cli import (add_dataset_args, add_launcher_args,
-                                  dataset_items_from_args)
+from mmseg_sipe.cli.common import (add_dataset_args, add_launcher_args,
+                                   dataset_items_from_args)
 
 
 def parse_args(argv=None):
@@ -39,7 +38,6 @@ def main(argv=None):
     args = parse_args(argv)
     import mmseg_sipe  # noqa: F401
     from mmseg_sipe.pseudo_labels.seg_labels import load_irn, make_seg_labels
-    from mmseg_sipe.utils.checkpoint import trust_checkpoints
     from mmseg_sipe.utils.config import load_config
     from mmseg_sipe.utils.dist import finish_launch
     from mmseg_sipe.utils.sharded import dist_info, init_dist_for_tool
@@ -49,7 +47,6 @@ def main(argv=None):
     list_cfg = load_config(args.stage1_config or cfg.get(
         'stage1_config', args.config))
     items = dataset_items_from_args(list_cfg, args)
-    trust_checkpoints([args.checkpoint])
     model = load_irn(cfg, args.checkpoint, device)
     summary = make_seg_labels(model, items, args.cam_dir, args.out_dir,
                               args.beta, args.exp_times, args.radius,

@@ -10,7 +10,6 @@ Finished steps are skipped on rerun; a killed step resumes.
 """
 import argparse
 import os.path as osp
-import sys
 
 
 def parse_args(argv=None):
@@ -40,16 +39,17 @@ def main(argv=None):
         cfg.data_root = args.data_root
     work_dir = args.work_dir or cfg.get('work_dir') or osp.join(
         'work_dirs', osp.splitext(osp.basename(args.config))[0])
-    runs = {}
+    runs, run_dirs = {}, {}
     seeds = args.seeds or [None]
     for seed in seeds:
         wd = work_dir if seed is None else osp.join(work_dir, f'seed_{seed}')
         print(f'[pipeline] work dir: {osp.abspath(wd)}'
               + ('' if seed is None else f' (seed {seed})'))
         runner = PipelineRunner(cfg, wd, gpus=args.gpus, seed=seed)
-        runs[seed if seed is not None else cfg.get('seed', 0)] = runner.run(
-            args.start, args.stop)
-    md = summarize(runs, work_dir)
+        key = seed if seed is not None else cfg.get('seed', 0)
+        runs[key] = runner.run(args.start, args.stop)
+        run_dirs[key] = wd
+    md = summarize(runs, work_dir, run_dirs=run_dirs)
     print(md)
     print(f'[pipeline] summary: {osp.abspath(osp.join(work_dir, "summary.md"))}'
           f' (and summary.json); outputs under {osp.abspath(work_dir)}')

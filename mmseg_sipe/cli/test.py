@@ -3,14 +3,15 @@
 import argparse
 import os
 import os.path as osp
-import sys
 
 import mmseg_sipe  # noqa: F401  (registers everything; version gate)
 from mmengine.runner import Runner  # noqa: E402
 
-from mmseg_sipe.utils.checkpoint import trust_checkpoints  # noqa: E402
+from mmseg_sipe.utils.checkpoint import (  # noqa: E402
+    register_config_checkpoints)
 from mmseg_sipe.utils.cli import run_cli  # noqa: E402
 from mmseg_sipe.utils.config import load_config  # noqa: E402
+from mmseg_sipe.utils.errors import UserError  # noqa: E402
 from mmseg_sipe.utils.dist import finish_launch, prepare_launch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
 
@@ -67,9 +68,9 @@ def trigger_visualization_hook(cfg, args):
             visualizer = cfg.visualizer
             visualizer['save_dir'] = args.show_dir
     else:
-        raise RuntimeError(
-            'VisualizationHook must be included in default_hooks. Refer to '
-            'mmseg\'s configs/_base_/default_runtime.py.')
+        raise UserError(
+            '--show/--show-dir need a visualization hook in default_hooks '
+            "(see mmseg's configs/_base_/default_runtime.py)")
     return cfg
 
 
@@ -87,15 +88,23 @@ def main(argv=None):
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)
     if args.tta:
+        for key in ('tta_pipeline', 'tta_model'):
+            if not cfg.get(key, None):
+                raise UserError(f'--tta: the config {args.config} has no '
+                                f'{key}')
         cfg.test_dataloader.dataset.pipeline = cfg.tta_pipeline
         cfg.tta_model.module = cfg.model
         cfg.model = cfg.tta_model
     if args.out is not None:
         cfg.test_evaluator['output_dir'] = args.out
         cfg.test_evaluator['keep_results'] = True
+    # The checkpoint must fit the model exactly (else one line, not a
+    # warning and the mIoU of a randomly initialised model); it is read
+    # weights_only like every checkpoint outside a training work dir.
+    cfg.custom_hooks = list(cfg.get('custom_hooks', None) or []) + [
+        dict(type='StrictLoadHook')]
+    register_config_checkpoints(cfg)
     cfg = prepare_launch(cfg, args.launcher)
-    # The checkpoint the user names explicitly is trusted for full loading.
-    trust_checkpoints([args.checkpoint])
     runner = Runner.from_cfg(cfg)
     metrics = runner.test()
     print(f'Test results: {metrics}')

@@ -8,17 +8,20 @@ import argparse
 import logging
 import os
 import os.path as osp
-import sys
 
 import mmseg_sipe  # noqa: F401  (registers everything; version gate)
 from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
-from mmseg_sipe.utils.checkpoint import trust_checkpoints  # noqa: E402
+from mmseg_sipe.utils.checkpoint import (  # noqa: E402
+    register_config_checkpoints, resolve_last_checkpoint, trust_checkpoints)
 from mmseg_sipe.utils.cli import run_cli  # noqa: E402
 from mmseg_sipe.utils.config import load_config  # noqa: E402
+from mmseg_sipe.utils.errors import PeerFailedError, UserError  # noqa: E402
 from mmseg_sipe.utils.dist import finish_launch, prepare_launch  # noqa: E402
+from mmseg_sipe.utils.process import (die_with_parent,  # noqa: E402
+                                      lock_work_dir)
 
 
 def parse_args(argv=None):
@@ -75,14 +78,48 @@ def build_cfg(args) -> Config:
         enable_amp(cfg, args.amp_dtype)
     elif args.amp_dtype != 'auto':
         raise ValueError('--amp-dtype needs --amp')
+    check_work_dir(cfg.work_dir)
     if args.resume == 'auto':
         cfg.resume = True
-        cfg.load_from = None
+        # this work dir's own checkpoint, also in a copied or moved work dir
+        # (None: mmengine starts from scratch, saying so)
+        cfg.load_from = resolve_last_checkpoint(cfg.work_dir)
     elif args.resume is not None:
         cfg.resume = True
         cfg.load_from = args.resume
+    use_sipe_checkpoint_hook(cfg)
+    register_config_checkpoints(cfg)
     cfg = prepare_launch(cfg, args.launcher)
     return cfg
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Create ``work_dir`` and make sure files can be written in it: one line
+    naming the directory instead of a traceback from deep in the Runner."""
+    import tempfile
+    if '://' in str(work_dir):
+        return
+    try:
+        os.makedirs(work_dir, exist_ok=True)
+        with tempfile.TemporaryFile(dir=work_dir):
+            pass
+    except OSError as exc:
+        msg = (f'cannot write to the work dir {work_dir}: '
+               f'{exc.strerror or exc}; choose another with --work-dir (or '
+               'fix its permissions)')
+        if int(os.environ.get('RANK', '0') or 0) != 0:
+            raise PeerFailedError(msg) from None  # rank 0 says it
+        raise UserError(msg) from None
+
+
+def use_sipe_checkpoint_hook(cfg: Config) -> None:
+    """Save through :class:`~mmseg_sipe.engine.hooks.SIPECheckpointHook`
+    (atomic writes, resumable copied work dirs) where the config names
+    mmengine's plain ``CheckpointHook``."""
+    hook = (cfg.get('default_hooks', None) or {}).get('checkpoint', None)
+    if isinstance(hook, dict) and hook.get('type') in (
+            'CheckpointHook', 'mmengine.CheckpointHook'):
+        hook['type'] = 'SIPECheckpointHook'
 
 
 def enable_amp(cfg: Config, amp: str = 'auto') -> None:
@@ -124,10 +161,14 @@ def enable_amp(cfg: Config, amp: str = 'auto') -> None:
 def main(argv=None):
     args = parse_args(argv)
     cfg = build_cfg(args)
-    # The run's own work dir (and a checkpoint the user named) are trusted for
-    # full loading on torch>=2.6; everything else keeps weights_only loading.
-    trust_checkpoints([cfg.work_dir, args.resume if args.resume not in
-                       (None, 'auto') else None])
+    # Only the run's own work dir (and SIPE_TRUSTED_CHECKPOINT_DIRS) may hold
+    # checkpoints that need a full unpickle; everything else, including a
+    # --resume path elsewhere, is read weights_only (Runner checkpoints are).
+    trust_checkpoints([cfg.work_dir])
+    if cfg.launcher != 'none':
+        die_with_parent()  # a killed launcher takes its workers down
+    if int(os.environ.get('RANK', '0')) == 0:
+        lock_work_dir(cfg.work_dir)  # one run at a time per work dir
     if 'runner_type' not in cfg:
         runner = Runner.from_cfg(cfg)
     else:

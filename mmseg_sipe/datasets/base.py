@@ -7,6 +7,7 @@ import numpy as np
 from mmengine.logging import print_log
 from mmseg.datasets import BaseSegDataset
 
+from ..utils.errors import UserError
 from .labels import labels_from_mask, load_cls_labels, lookup_cls_label
 
 
@@ -36,17 +37,33 @@ class SIPEBaseDataset(BaseSegDataset):
             every listed image must have its seg map. ``False``: never.
             ``None`` (default): True iff ``data_prefix['seg_map_path']`` is
             set and every listed image has its seg map (else a warning).
+        empty_labels (str): What to do with a listed image whose label
+            source names no foreground class (a VOC XML without
+            ``<object>``, an all-zero ``cls_labels`` entry, a mask of only
+            background / ignore): ``'error'`` (default: ``ValueError``
+            naming the label file; stage one cannot learn from an image
+            without labels, and the reference lists contain none),
+            ``'skip'`` (drop such images, one warning with their count) or
+            ``'keep'`` (keep them with all-zero ``img_labels``, e.g. to
+            make localisation maps of every image).
         **kwargs: :class:`mmseg.datasets.BaseSegDataset` arguments
             (``data_root``, ``ann_file``, ``data_prefix``, ``pipeline``, ...).
     """
     LABEL_SOURCES: Sequence[str] = ('cls_labels', 'mask')
+    EMPTY_LABELS: Sequence[str] = ('error', 'skip', 'keep')
 
     def __init__(self,
                  label_source: str,
                  cls_label_file: Optional[str] = None,
                  with_seg_map: Optional[bool] = None,
                  data_prefix: Optional[dict] = None,
+                 empty_labels: str = 'error',
                  **kwargs) -> None:
+        if empty_labels not in self.EMPTY_LABELS:
+            raise ValueError(f'empty_labels must be one of '
+                             f'{tuple(self.EMPTY_LABELS)}, got '
+                             f'{empty_labels!r}')
+        self.empty_labels = empty_labels
         if label_source not in self.LABEL_SOURCES:
             raise ValueError(f'label_source must be one of '
                              f'{tuple(self.LABEL_SOURCES)}, got '
@@ -93,6 +110,10 @@ class SIPEBaseDataset(BaseSegDataset):
 
     def source_labels(self, name: str) -> np.ndarray:
         """Labels for sources other than 'cls_labels' / 'mask'."""
+        raise NotImplementedError
+
+    def source_label_file(self, name: str) -> str:
+        """The file ``source_labels(name)`` reads (for error messages)."""
         raise NotImplementedError
 
     # ------------------------------------------------------------------
@@ -146,6 +167,7 @@ class SIPEBaseDataset(BaseSegDataset):
             table = load_cls_labels(cls_file, self.num_fg_classes)
 
         data_list = []
+        empty: List[str] = []
         for name in names:
             img_path = osp.join(img_dir, name + self.img_suffix)
             if not osp.isfile(img_path):
@@ -165,6 +187,19 @@ class SIPEBaseDataset(BaseSegDataset):
                 labels = labels_from_mask(seg_path, self.num_fg_classes)
             else:
                 labels = self.source_labels(name)
+            if not np.any(labels) and self.empty_labels != 'keep':
+                if self.empty_labels == 'error':
+                    src = cls_file if self.label_source == 'cls_labels' \
+                        else seg_path if self.label_source == 'mask' \
+                        else self.source_label_file(name)
+                    raise UserError(
+                        f'{src}: no foreground class for image {name!r} '
+                        f'(listed in {self.list_source}); stage one cannot '
+                        'learn from an image without labels: remove it from '
+                        "the list or set empty_labels='skip' in the dataset "
+                        'config')
+                empty.append(name)
+                continue
             info = dict(
                 img_path=img_path,
                 img_id=name,
@@ -175,6 +210,16 @@ class SIPEBaseDataset(BaseSegDataset):
             if with_seg:
                 info['seg_map_path'] = seg_path
             data_list.append(info)
+        if empty:
+            print_log(
+                f'{type(self).__name__}: skipped {len(empty)}/{len(names)} '
+                f'images without a foreground label (empty_labels=skip; '
+                f'first: {empty[0]!r} in {self.list_source})',
+                logger='current',
+                level=logging.WARNING)
+            if not data_list:
+                raise ValueError(f'no image of {self.list_source} has a '
+                                 'foreground label')
         return data_list
 
     @property

@@ -16,15 +16,72 @@ from .metainfo import IGNORE_INDEX, VOC_CLASSES
 #: Splits checked when none are named (those that exist).
 DEFAULT_SPLITS = ('train', 'val', 'train_aug', 'aug')
 
+#: Images with more pixels get a warning: ``make_cam`` needs about 2.5 GB
+#: per megapixel at the default scales (up to 2.0), plus the seed-step
+#: budget ``SIPE_MAX_CHUNK_MB`` (docs/faq.md).  VOC images have at most
+#: 0.25 MP, COCO images 0.41 MP.
+MAX_IMAGE_PIXELS = 2_000_000
+
+#: EXIF tag id of the orientation.
+EXIF_ORIENTATION = 0x0112
+
 
 @dataclass
 class Problem:
-    """One problem found: the file concerned and what is wrong with it."""
+    """One problem found: the file concerned and what is wrong with it.
+
+    ``level`` is ``'error'`` (the tools would stop or compute something
+    wrong) or ``'warning'`` (works as documented, but worth knowing).
+    """
     path: str
     message: str
+    level: str = 'error'
 
     def __str__(self) -> str:
+        if self.level == 'warning':
+            return f'{self.path}: warning: {self.message}'
         return f'{self.path}: {self.message}'
+
+
+def check_image(path: str,
+                decode: bool = True,
+                max_pixels: Optional[int] = MAX_IMAGE_PIXELS
+                ) -> Tuple[Optional[tuple], List[Problem]]:
+    """Open an image the way the tools do (stored pixel grid).
+
+    Errors: unreadable, truncated (with ``decode``: the whole file is
+    decoded).  Warnings: an EXIF orientation other than 1 (ignored by every
+    tool: labels are drawn on the stored grid) and more than ``max_pixels``
+    pixels (``make_cam`` memory, see :data:`MAX_IMAGE_PIXELS`).
+
+    Returns:
+        tuple: ``(size (w, h) or None, problems)``.
+    """
+    problems: List[Problem] = []
+    try:
+        with Image.open(path) as img:
+            size = img.size
+            orientation = img.getexif().get(EXIF_ORIENTATION, 1)
+            if decode:
+                img.load()
+    except Exception as e:  # noqa: BLE001  (PIL raises many types)
+        reason = ' '.join(str(e).split())
+        return None, [Problem(path, f'cannot read image (truncated or '
+                              f'corrupt): {reason}')]
+    if orientation not in (None, 1):
+        problems.append(
+            Problem(
+                path, f'EXIF orientation {orientation} is ignored: every '
+                'tool uses the stored pixel grid (as the labels do); a viewer '
+                'shows the image rotated/flipped', 'warning'))
+    if max_pixels and size[0] * size[1] > max_pixels:
+        problems.append(
+            Problem(
+                path, f'{size[0]}x{size[1]} is {size[0] * size[1] / 1e6:.1f} '
+                f'MP, above the {max_pixels / 1e6:g} MP limit: make_cam '
+                'needs about 2.5 GB per MP (docs/faq.md); downscale it and '
+                'its label', 'warning'))
+    return size, problems
 
 
 def default_seg_dir(split: str) -> str:
@@ -45,7 +102,7 @@ def check_split_file(path: str) -> Tuple[List[str], List[Problem]]:
         return [], [Problem(path, 'split file not found')]
     names: List[str] = []
     first_line: Dict[str, int] = {}
-    with open(path) as f:
+    with open(path, encoding='utf-8-sig', errors='replace') as f:
         lines = f.read().splitlines()
     for i, line in enumerate(lines, 1):
         name = line.strip()
@@ -75,7 +132,7 @@ def check_label_map(path: str,
     """Check one class-index PNG: mode, size and values in
     ``{0..num_classes, 255}``."""
     try:
-        with Image.open(path) as img:
+        with Image.open(path) as img:  # SyntaxError: a broken PNG chunk
             mode, size = img.mode, img.size
             if mode not in ('P', 'L'):
                 return [
@@ -84,8 +141,9 @@ def check_label_map(path: str,
                         '(mode P or L)')
                 ]
             arr = np.array(img)
-    except OSError as e:
-        return [Problem(path, f'cannot read: {e}')]
+    except (OSError, SyntaxError, ValueError) as e:
+        return [Problem(path, f'cannot read (truncated or corrupt): '
+                        f'{" ".join(str(e).split())}')]
     problems = []
     if img_size is not None and size != img_size:
         problems.append(
@@ -107,12 +165,17 @@ def check_voc_root(root: str,
                    seg_dir: Optional[str] = None,
                    class_names: Sequence[str] = VOC_CLASSES,
                    check_xml: bool = True,
-                   check_values: bool = True) -> List[Problem]:
+                   check_values: bool = True,
+                   decode_images: bool = True,
+                   max_pixels: Optional[int] = MAX_IMAGE_PIXELS
+                   ) -> List[Problem]:
     """Check a VOC-layout root.
 
     For every split (``ImageSets/Segmentation/{split}.txt``) it checks the
     split file itself (exists, no blank lines, no duplicates), and for every
-    listed image that ``JPEGImages/{id}.jpg`` exists and opens, that the
+    listed image that ``JPEGImages/{id}.jpg`` exists and decodes (see
+    :func:`check_image`: truncation; warnings for an EXIF orientation and
+    for images above ``max_pixels``), that the
     label ``{seg_dir}/{id}.png`` exists, is a class-index PNG of the image's
     size with values in ``{0..K, 255}`` and, with ``check_xml``, that
     ``Annotations/{id}.xml`` exists, parses and names only known classes.
@@ -128,6 +191,10 @@ def check_voc_root(root: str,
         check_xml (bool): Check the annotation XMLs.
         check_values (bool): Decode label PNGs to check their values (the
             slow part on the real dataset).
+        decode_images (bool): Decode every image fully (finds truncated
+            files); ``False`` reads the headers only.
+        max_pixels (int, optional): Warn about larger images (``None``: no
+            limit).
 
     Returns:
         list[Problem]: Empty if everything is fine.
@@ -167,12 +234,9 @@ def check_voc_root(root: str,
                         Problem(img_path, f'image listed in {split}.txt '
                                 'not found'))
                 else:
-                    try:
-                        with Image.open(img_path) as img:
-                            size = img.size
-                    except OSError as e:
-                        problems.append(
-                            Problem(img_path, f'cannot read image: {e}'))
+                    size, img_problems = check_image(
+                        img_path, decode_images, max_pixels)
+                    problems += img_problems
                 checked_img[img_path] = size
             seg_path = osp.join(sdir, name + '.png')
             if seg_path not in checked_seg:

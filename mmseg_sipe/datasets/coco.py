@@ -48,7 +48,11 @@ class SIPECOCODataset(SIPEBaseDataset):
         label_source (str): ``'json'``, ``'cls_labels'`` or ``'mask'``.
         cls_label_file (str, optional): See :class:`SIPEBaseDataset`.
         with_seg_map (bool, optional): See :class:`SIPEBaseDataset`.
-        filter_empty (bool): Without ``split_file``, drop unlabelled images.
+        filter_empty (bool): Without ``split_file``, drop unlabelled images
+            (``False`` keeps them: ``empty_labels`` then defaults to
+            ``'keep'``).
+        empty_labels (str, optional): See :class:`SIPEBaseDataset`; default
+            ``'error'`` (``'keep'`` with ``filter_empty=False``).
         include_crowd (bool): Count ``iscrowd`` annotations as labels.
         **kwargs: Other :class:`mmseg.datasets.BaseSegDataset` arguments.
     """
@@ -68,7 +72,11 @@ class SIPECOCODataset(SIPEBaseDataset):
                  include_crowd: bool = True,
                  img_suffix: str = '.jpg',
                  seg_map_suffix: str = '.png',
+                 empty_labels: Optional[str] = None,
                  **kwargs) -> None:
+        if empty_labels is None:
+            empty_labels = 'keep' if not filter_empty and not split_file \
+                else 'error'
         self.split_file = split_file
         self.filter_empty = filter_empty
         self.include_crowd = include_crowd
@@ -82,6 +90,7 @@ class SIPECOCODataset(SIPEBaseDataset):
             data_prefix=data_prefix,
             img_suffix=img_suffix,
             seg_map_suffix=seg_map_suffix,
+            empty_labels=empty_labels,
             **kwargs)
 
     @property
@@ -107,6 +116,10 @@ class SIPECOCODataset(SIPEBaseDataset):
         if self.filter_empty:
             names = [n for n in names if labels[n].any()]
         return names
+
+    def source_label_file(self, name: str) -> str:
+        """The instances JSON."""
+        return self.ann_file
 
     def source_labels(self, name: str) -> np.ndarray:
         """Labels of ``name`` from the instances JSON."""

@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from ..utils.fileio import atomic_write
 from .metainfo import IGNORE_INDEX, VOC_CLASSES, flat_palette
 
 #: Foreground classes drawn in the demo (real VOC names).
@@ -65,16 +66,8 @@ _SPLITS = {0: ('train', True), 1: ('val', True), 2: ('aug', False)}
 # --------------------------------------------------------------------------
 def atomic_write_bytes(path: str, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temp file and ``os.replace``."""
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    with atomic_write(path) as f:
+        f.write(data)
 
 
 def encode_jpg(img_rgb: np.ndarray, quality: int = 90) -> bytes:

@@ -16,15 +16,18 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from PIL import Image
 
+from ..utils.errors import UserError
 from .metainfo import IGNORE_INDEX
 
 
 def read_split_file(path: str, suffix: str = '.jpg') -> List[str]:
     """Read an image list (one image id per line).
 
-    Blank lines are skipped. Lines holding paths (e.g. the two-column
-    ``/JPEGImages/x.jpg /SegmentationClassAug/x.png`` format) are reduced to
-    the file stem of their first column.
+    Blank lines are skipped and a UTF-8 byte-order mark is dropped. Lines
+    holding paths (e.g. the two-column ``/JPEGImages/x.jpg
+    /SegmentationClassAug/x.png`` format) are reduced to the file stem of
+    their first column. An id listed twice is an error: it would be trained
+    and evaluated twice.
 
     Args:
         path (str): The split file.
@@ -32,19 +35,34 @@ def read_split_file(path: str, suffix: str = '.jpg') -> List[str]:
 
     Returns:
         list[str]: Image ids in file order.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: A duplicate id (naming the file, the id and both line
+            numbers) or a file that is not UTF-8 text.
     """
     if not path or not osp.isfile(path):
         raise FileNotFoundError(f'split file not found: {path!r}')
     names = []
-    with open(path) as f:
-        for line in f:
-            tok = line.strip().split()
-            if not tok:
-                continue
-            name = tok[0]
-            if '/' in name or name.endswith(suffix):
-                name = osp.splitext(osp.basename(name))[0]
-            names.append(name)
+    first_line: Dict[str, int] = {}
+    try:
+        with open(path, encoding='utf-8-sig') as f:
+            lines = f.read().splitlines()
+    except UnicodeDecodeError as e:
+        raise ValueError(f'split file {path} is not UTF-8 text: {e}') from e
+    for i, line in enumerate(lines, 1):
+        tok = line.strip().split()
+        if not tok:
+            continue
+        name = tok[0]
+        if '/' in name or name.endswith(suffix):
+            name = osp.splitext(osp.basename(name))[0]
+        if name in first_line:
+            raise UserError(
+                f'split file {path}: duplicate image id {name!r} on lines '
+                f'{first_line[name]} and {i} (list every image once)')
+        first_line[name] = i
+        names.append(name)
     return names
 
 

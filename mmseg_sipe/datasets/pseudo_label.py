@@ -22,11 +22,11 @@ loader worker hours into training. VOC validation keeps mmseg's own
 import os.path as osp
 from typing import List, Optional
 
-import mmengine
 import mmengine.fileio as fileio
 
 from mmseg.datasets import BaseSegDataset, PascalVOCDataset
 from mmseg_sipe.registry import DATASETS
+from .labels import read_split_file
 from .metainfo import COCO_CLASSES, COCO_PALETTE
 
 #: How many missing files the error message lists by name.
@@ -114,8 +114,27 @@ class VOCPseudoLabelDataset(PascalVOCDataset):
         super().__init__(ann_file=ann_file, data_prefix=data_prefix, **kwargs)
 
     def load_data_list(self) -> List[dict]:
-        """Data infos of the split, after checking every pseudo label."""
-        data_list = super().load_data_list()
+        """Data infos of the split, after checking every pseudo label.
+
+        A local split file is read like the stage-one splits
+        (:func:`~mmseg_sipe.datasets.labels.read_split_file`: a duplicate id
+        is an error, a UTF-8 byte-order mark and blank lines are dropped).
+        """
+        if self.ann_file and osp.isfile(self.ann_file):
+            img_dir = self.data_prefix.get('img_path', '')
+            ann_dir = self.data_prefix.get('seg_map_path')
+            data_list = []
+            for name in read_split_file(self.ann_file, self.img_suffix):
+                info = dict(img_path=osp.join(img_dir, name + self.img_suffix))
+                if ann_dir is not None:
+                    info['seg_map_path'] = osp.join(
+                        ann_dir, name + self.seg_map_suffix)
+                info['label_map'] = self.label_map
+                info['reduce_zero_label'] = self.reduce_zero_label
+                info['seg_fields'] = []
+                data_list.append(info)
+        else:
+            data_list = super().load_data_list()
         if self.check_labels:
             check_seg_maps_exist(data_list, 'pseudo label', self.backend_args)
         return data_list
@@ -185,11 +204,7 @@ class COCO2014SegDataset(BaseSegDataset):
                 raise FileNotFoundError(
                     f'{type(self).__name__}: split file {self.ann_file} '
                     'does not exist')
-            stems = [
-                s.strip() for s in mmengine.list_from_file(
-                    self.ann_file, backend_args=self.backend_args)
-                if s.strip()
-            ]
+            stems = read_split_file(self.ann_file, self.img_suffix)
         else:
             stems = self._stems_from_label_dir()
         img_dir = self.data_prefix.get('img_path', '')

@@ -42,7 +42,9 @@ class SIPEVOCDataset(SIPEBaseDataset):
         cls_label_file (str, optional): See :class:`SIPEBaseDataset`.
         xml_dir (str): Annotation folder, relative to ``data_root``.
         with_seg_map (bool, optional): See :class:`SIPEBaseDataset`.
-        **kwargs: Other :class:`mmseg.datasets.BaseSegDataset` arguments.
+        **kwargs: Other :class:`SIPEBaseDataset` arguments (e.g.
+            ``empty_labels``: an XML without ``<object>`` is an error by
+            default) and :class:`mmseg.datasets.BaseSegDataset` arguments.
     """
     METAINFO = dict(classes=VOC_CLASSES, palette=VOC_PALETTE)
     LABEL_SOURCES = ('xml', 'cls_labels', 'mask')
@@ -76,12 +78,16 @@ class SIPEVOCDataset(SIPEBaseDataset):
         """Image ids of the split file ``ann_file``."""
         return read_split_file(self.ann_file, self.img_suffix)
 
-    def source_labels(self, name: str) -> np.ndarray:
-        """Labels from ``{xml_dir}/{name}.xml`` (difficult included)."""
+    def source_label_file(self, name: str) -> str:
+        """``{xml_dir}/{name}.xml``."""
         xml_dir = self.xml_dir
         if self.data_root and not osp.isabs(xml_dir):
             xml_dir = osp.join(self.data_root, xml_dir)
+        return osp.join(xml_dir, name + '.xml')
+
+    def source_labels(self, name: str) -> np.ndarray:
+        """Labels from ``{xml_dir}/{name}.xml`` (difficult included)."""
         return labels_from_xml(
-            osp.join(xml_dir, name + '.xml'),
+            self.source_label_file(name),
             self._metainfo['classes'][1:],
             include_difficult=True)

@@ -3,6 +3,8 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
+from ..utils.errors import UserError
+
 
 def confusion_matrix(pred: np.ndarray,
                      gt: np.ndarray,
@@ -31,6 +33,27 @@ def confusion_matrix(pred: np.ndarray,
     return np.bincount(
         g * num_classes + p,
         minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+
+
+def check_label_values(label: np.ndarray,
+                       num_classes: int,
+                       ignore_index: int = 255,
+                       path: str = 'label map') -> None:
+    """Raise ``ValueError`` naming ``path`` and the values when ``label``
+    holds a value outside ``{0..num_classes-1, ignore_index}`` (such pixels
+    would otherwise be dropped from the evaluation without a word)."""
+    label = np.asarray(label)
+    if label.size == 0:
+        return
+    if int(label.min()) >= 0 and int(label.max()) < num_classes:
+        return
+    outside = ((label < 0) | (label >= num_classes)) & (label != ignore_index)
+    if outside.any():
+        bad = [int(v) for v in np.unique(label[outside])]
+        raise UserError(
+            f'{path}: illegal label values {bad[:10]} (legal: '
+            f'0..{num_classes - 1} and {ignore_index}); fix the file '
+            '(tools/dataset_converters/check_dataset.py lists all of them)')
 
 
 def iou_from_confusion(conf: np.ndarray) -> Dict[str, object]:

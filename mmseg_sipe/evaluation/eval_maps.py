@@ -1,6 +1,5 @@
 """mIoU of saved localisation maps and pseudo-label PNGs (streaming)."""
 import json
-import os
 import os.path as osp
 from typing import Dict, List, Optional, Sequence
 
@@ -8,22 +7,47 @@ import numpy as np
 from mmengine.utils import ProgressBar
 from PIL import Image
 
-from .confusion import (confusion_matrix, default_thresholds,
-                        iou_from_confusion, threshold_predictions)
+from ..utils.cam_io import cam_path, load_cam
+from ..utils.errors import UserError
+from ..utils.fileio import atomic_write
+from .confusion import (check_label_values, confusion_matrix,
+                        default_thresholds, iou_from_confusion,
+                        threshold_predictions)
 
 
 def read_label_png(path: str) -> np.ndarray:
-    """Class-index PNG (palette or grey) -> ``[H, W]`` int64."""
+    """Class-index PNG (palette or grey) -> ``[H, W]`` int64; one-line
+    ``ValueError`` naming an empty, truncated or colour file."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'label file not found: {path}')
-    with Image.open(path) as im:
-        return np.asarray(im, dtype=np.int64)
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im, dtype=np.int64)
+    except Exception as e:  # noqa: BLE001  (PIL raises many types)
+        raise UserError(f'cannot read label file {path} (empty, truncated '
+                         f'or corrupt): {" ".join(str(e).split())}') from e
+    if arr.ndim != 2:
+        raise ValueError(f'label file {path} has shape {arr.shape}; expected '
+                         'a single-channel class-index PNG')
+    return arr
 
 
 def _check_same_size(pred_shape, gt: np.ndarray, what: str, gt_path: str):
     if tuple(pred_shape) != gt.shape:
         raise ValueError(f'{what} has size {tuple(pred_shape)} but its ground '
                          f'truth {gt_path} has size {gt.shape}')
+
+
+def foreground_fractions(conf: np.ndarray) -> Dict[str, float]:
+    """Share of evaluated pixels (ground truth not ignored) labelled
+    foreground (class > 0) by the prediction and by the ground truth, in
+    percent, from a ``[C, C]`` confusion (rows = ground truth)."""
+    conf = np.asarray(conf, dtype=np.float64)
+    total = conf.sum()
+    if not total:
+        return dict(fg_fraction_pred=0.0, fg_fraction_gt=0.0)
+    return dict(fg_fraction_pred=float(100 * (1 - conf[:, 0].sum() / total)),
+                fg_fraction_gt=float(100 * (1 - conf[0].sum() / total)))
 
 
 def evaluate_cams(items: Sequence[Dict],
@@ -44,7 +68,6 @@ def evaluate_cams(items: Sequence[Dict],
         ``{mode: {'mIoU', 'IoU', ...}}``; threshold mode also gives
         ``'best_threshold'`` and ``'sweep'`` (threshold -> mIoU).
     """
-    from mmseg_sipe.cam.io import cam_path, load_cam
     thresholds = list(thresholds or default_thresholds())
     confs = {
         'argmax': np.zeros((num_classes, num_classes), np.int64),
@@ -57,6 +80,7 @@ def evaluate_cams(items: Sequence[Dict],
             raise KeyError(f"{it['name']}: no ground truth (seg_map_path); "
                            'evaluate a split with segmentation masks')
         gt = read_label_png(it['seg_map_path'])
+        check_label_values(gt, num_classes, ignore_index, it['seg_map_path'])
         path = cam_path(cam_dir, it['name'])
         if allow_pickle and not osp.exists(path):
             path = osp.join(cam_dir, it['name'] + '.npy')
@@ -78,11 +102,13 @@ def evaluate_cams(items: Sequence[Dict],
     out: Dict[str, Dict] = {}
     if 'argmax' in modes:
         out['argmax'] = iou_from_confusion(confs['argmax'])
+        out['argmax'].update(foreground_fractions(confs['argmax']))
     if 'threshold' in modes:
         scores = [iou_from_confusion(c) for c in confs['threshold']]
         best = int(np.argmax([s['mIoU'] for s in scores]))
         res = dict(scores[best])
         res['best_threshold'] = thresholds[best]
+        res.update(foreground_fractions(confs['threshold'][best]))
         res['sweep'] = {t: s['mIoU'] for t, s in zip(thresholds, scores)}
         out['threshold'] = res
     return out
@@ -108,8 +134,10 @@ def evaluate_label_dir(items: Sequence[Dict],
         if 'seg_map_path' not in it:
             raise KeyError(f"{it['name']}: no ground truth (seg_map_path)")
         gt = read_label_png(it['seg_map_path'])
+        check_label_values(gt, num_classes, ignore_index, it['seg_map_path'])
         path = osp.join(label_dir, it['name'] + '.png')
         pred = read_label_png(path)
+        check_label_values(pred, num_classes, 255, path)
         _check_same_size(pred.shape, gt, path, it['seg_map_path'])
         if uncertain_as is not None:
             pred = np.where(pred == 255, uncertain_as, pred)
@@ -125,6 +153,7 @@ def evaluate_label_dir(items: Sequence[Dict],
         print()
     res = iou_from_confusion(conf)
     res['uncertain_fraction'] = ignored / total if total else 0.0
+    res.update(foreground_fractions(conf))
     return res
 
 
@@ -148,8 +177,5 @@ def write_json(path: str, obj) -> None:
             return o.item()
         raise TypeError(type(o))
 
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = path + '.tmp'
-    with open(tmp, 'w') as f:
+    with atomic_write(path, 'w') as f:
         json.dump(obj, f, indent=2, default=conv)
-    os.replace(tmp, path)

@@ -32,6 +32,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 
 from mmengine.config import Config
 
+from ..utils.checkpoint import resolve_last_checkpoint
 from ..utils.config import resolve_config_path
 from ..utils.sharded import JobError
 from .records import StepRecords
@@ -161,13 +162,12 @@ class PipelineRunner:
 
     @staticmethod
     def _last_checkpoint(work_dir: str) -> str:
-        last = osp.join(work_dir, 'last_checkpoint')
-        if osp.isfile(last):
-            with open(last) as f:
-                path = f.read().strip()
-            if osp.isfile(path):
-                return path
-        raise FileNotFoundError(f'no checkpoint in {work_dir}')
+        """The step's last checkpoint; a copied or moved pipeline work dir
+        finds its own (see :func:`resolve_last_checkpoint`)."""
+        path = resolve_last_checkpoint(work_dir)
+        if path is None:
+            raise FileNotFoundError(f'no checkpoint in {work_dir}')
+        return path
 
     @staticmethod
     def _read_json(path: str) -> Dict:

@@ -30,7 +30,7 @@ class _CRFJob:
     def cam_file(self, item: Dict) -> str:
         """The localisation-map file of ``item`` (ours, or with
         ``allow_pickle`` a reference ``.npy`` when ours is absent)."""
-        from ..cam.io import cam_path
+        from ..utils.cam_io import cam_path
         path = cam_path(self.cam_dir, item['name'])
         if self.allow_pickle and not osp.exists(path):
             path = osp.join(self.cam_dir, item['name'] + '.npy')
@@ -38,10 +38,10 @@ class _CRFJob:
 
     def __call__(self, item: Dict):
         try:
-            from ..cam.io import load_cam
-            from ..cam.make_cam import read_rgb
+            from ..utils.cam_io import load_cam
+            from ..datasets.transforms.loading import read_rgb
             from ..refine.crf import cam_to_ir_label, crf_refine_label
-            from ..utils.label_io import save_label_png
+            from ..datasets.label_io import save_label_png
             path = self.cam_file(item)
             keys, cam = load_cam(path, allow_pickle=self.allow_pickle)
             img = read_rgb(item['img_path'])

@@ -29,11 +29,11 @@ def make_seg_labels(model,
     docs/method.md §11):
     IS-CAM with its background channel, ``** power``, walked over the IRN
     edge map, argmax -> ``<out_dir>/<name>.png`` (VOC palette)."""
-    from ..cam.io import cam_path, load_cam
+    from ..utils.cam_io import cam_path, load_cam
     from ..cam.make_cam import prefetch_images
     from ..models.irn.inference import irn_edge
     from ..refine.random_walk import random_walk_labels
-    from ..utils.label_io import save_label_png
+    from ..datasets.label_io import save_label_png
     device = next(model.parameters()).device
 
     def work(pair):

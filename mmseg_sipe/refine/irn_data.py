@@ -10,8 +10,8 @@ preprocessor, so :class:`IRNRandomCrop` fills the image container with the
 
 A typical pipeline::
 
-    [dict(type='LoadImageFromFile'),
-     dict(type='LoadAnnotations'),            # the IR label PNG
+    [dict(type='SIPELoadImageFromFile'),
+     dict(type='SIPELoadAnnotations'),            # the IR label PNG
      dict(type='IRNRandomRescale', scale_range=(0.5, 1.5)),
      dict(type='RandomFlip', prob=0.5),
      dict(type='IRNRandomCrop', crop_size=512),

@@ -7,8 +7,9 @@ key) end the process with exit code 1 and one line on stderr.
 """
 import os
 import sys
-from typing import Callable
+from typing import Callable, Optional
 
+from .errors import UserError
 from .version_gate import IncompatibleVersionError
 
 
@@ -19,7 +20,7 @@ def _one_line(msg: str) -> str:
 def format_error(exc: BaseException) -> str:
     msg = _one_line(exc.args[0] if (isinstance(exc, KeyError) and exc.args)
                     else exc)
-    if isinstance(exc, IncompatibleVersionError):
+    if isinstance(exc, (IncompatibleVersionError, UserError)):
         return f'error: {msg}'
     if isinstance(exc, KeyError) and 'registry' in msg:
         # mmengine: "X is not in the mmseg::model registry. Please check ..."
@@ -29,49 +30,63 @@ def format_error(exc: BaseException) -> str:
                 '(run `pip install -e .` so mmseg_sipe is importable).')
     if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
         return f'error: {msg}'
+    if isinstance(exc, OSError) and exc.filename and exc.strerror:
+        # disk full, permission denied, ...: name the file, no traceback
+        return f'error: {exc.strerror}: {exc.filename}'
     return f'error: {type(exc).__name__}: {msg}'
 
 
+def _dist_rank() -> Optional[int]:
+    """This process's rank in an initialised process group, else None."""
+    try:
+        import torch.distributed as dist
+        if dist.is_available() and dist.is_initialized():
+            return dist.get_rank()
+    except Exception:  # noqa: BLE001
+        pass
+    return None
+
+
+def _peer_gone(exc: BaseException) -> bool:
+    """A collective failed because another rank exited (gloo/NCCL say
+    "Connection closed by peer" and the like): that rank reports why."""
+    text = str(exc)
+    return any(s in text for s in ('Connection closed by peer',
+                                   'Connection reset by peer',
+                                   'Broken pipe'))
+
+
+def _exit(code: int) -> None:
+    """Leave; inside a distributed run without tearing the process group
+    down (a peer may be gone, and gloo can abort at interpreter exit)."""
+    if _dist_rank() is not None:
+        import logging
+        logging.shutdown()  # flush the run's log file
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
+
+
 def run_cli(main: Callable[[], object]) -> None:
-    """Run ``main()``; turn expected user errors into one line + exit 1."""
+    """Run ``main()``; turn expected user errors into one line + exit 1.
+
+    In a distributed run, a rank other than 0 that fails only because a
+    peer left (or that raises a quiet :class:`UserError`) exits with code 1
+    and prints nothing: rank 0 prints the reason.
+    """
     from .sharded import JobError
     try:
         return main()
     except (IncompatibleVersionError, FileNotFoundError, NotADirectoryError,
-            KeyError, ValueError, JobError) as exc:
+            KeyError, ValueError, JobError, OSError) as exc:
         if os.environ.get('SIPE_DEBUG'):
             raise
-        print(format_error(exc), file=sys.stderr)
-        sys.exit(1)
-
-
-def add_dataset_args(parser) -> None:
-    """``--split``, ``--ann-file``, ``--data-root``: which images a per-image
-    tool processes (the config's test dataset, re-pointed)."""
-    parser.add_argument(
-        '--split', default=None,
-        help='VOC-layout split (ImageSets/Segmentation/<split>.txt), e.g. '
-        'train_aug for pseudo labels, train for evaluation; default: the '
-        "config's test dataset as it is (VOC train / COCO train2014)")
-    parser.add_argument('--ann-file',
-                        help='split/annotation file overriding --split '
-                        '(e.g. a COCO instances JSON)')
-    parser.add_argument('--data-root', help='override the dataset root')
-
-
-def add_launcher_args(parser) -> None:
-    """``--launcher none|pytorch`` and both spellings of ``--local-rank``."""
-    parser.add_argument('--launcher', choices=['none', 'pytorch'],
-                        default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-
-
-def dataset_items_from_args(cfg, args, with_seg_map=None):
-    """The image items selected by :func:`add_dataset_args` arguments."""
-    from mmseg_sipe.cam import dataset_items, split_dataset_cfg
-    ds_cfg = split_dataset_cfg(cfg, args.split, args.ann_file)
-    if with_seg_map is not None:
-        ds_cfg['with_seg_map'] = with_seg_map
-    if args.data_root:
-        ds_cfg['data_root'] = args.data_root
-    return dataset_items(ds_cfg)
+        if not getattr(exc, 'quiet', False):
+            print(format_error(exc), file=sys.stderr)
+        _exit(1)
+    except RuntimeError as exc:
+        rank = _dist_rank()
+        if not rank or not _peer_gone(exc) or os.environ.get('SIPE_DEBUG'):
+            raise
+        _exit(1)

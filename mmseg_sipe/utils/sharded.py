@@ -12,12 +12,14 @@ import os.path as osp
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, List, Optional, Sequence
+from typing import Callable, Iterable, List, Optional, Sequence, Tuple
 
 import torch
 import torch.distributed as dist
 from mmengine.logging import print_log
 from mmengine.utils import ProgressBar
+
+from .fileio import atomic_write, remove_stale_temps
 
 
 def dist_info():
@@ -39,6 +41,8 @@ def init_dist_for_tool(launcher: str) -> torch.device:
     if launcher != 'pytorch':
         raise ValueError(f'launcher {launcher!r} is not supported by this '
                          "tool; use 'none' or 'pytorch'")
+    from .process import die_with_parent
+    die_with_parent()  # a killed launcher takes its workers down
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
         if not dist.is_initialized():
@@ -66,6 +70,32 @@ class JobSummary:
                 f'present), {self.failed} failed, {self.seconds:.1f} s')
 
 
+def _label(item) -> str:
+    return item.get('name', item) if isinstance(item, dict) else item
+
+
+def clean_stale_temps(dirs: Iterable[str]) -> List[str]:
+    """Remove temp files a killed run left in ``dirs`` (rank 0 only), then
+    wait for every rank, so no rank deletes a file another one is writing.
+
+    Returns:
+        list[str]: The removed paths (empty on ranks other than 0).
+    """
+    rank, world = dist_info()
+    removed: List[str] = []
+    if rank == 0:
+        for d in sorted({d for d in dirs if d}):
+            removed += remove_stale_temps(d)
+        if removed:
+            print_log(
+                f'removed {len(removed)} temp file(s) left by an interrupted '
+                f'run (first: {removed[0]})',
+                logger='current')
+    if world > 1:
+        dist.barrier()
+    return removed
+
+
 def run_sharded(items: Sequence,
                 output_of: Callable[[object], str],
                 work: Callable[[object], Optional[Callable[[], None]]],
@@ -73,7 +103,8 @@ def run_sharded(items: Sequence,
                 skip_bad: bool = False,
                 failures_file: Optional[str] = None,
                 prefetch: Optional[Callable[[Sequence], Iterable]] = None,
-                async_write: bool = True) -> JobSummary:
+                async_write: bool = True,
+                temp_dirs: Optional[Iterable[str]] = None) -> JobSummary:
     """Run ``work`` on this rank's share of ``items``.
 
     Args:
@@ -82,18 +113,28 @@ def run_sharded(items: Sequence,
         work: item (or the prefetched value for it) -> ``None`` or a
             zero-argument *writer* callable, run on a background thread so
             writing overlaps the next item's compute.  Must write its output
-            atomically.
+            atomically (:func:`mmseg_sipe.utils.fileio.atomic_write`).
         name: label for progress and the summary line.
         skip_bad: record failures and go on (default: stop at the first
-            error, which names the item).
+            error, which names the item whose compute or write failed).
         failures_file: where rank 0 writes the list of failed items (JSON).
         prefetch: optional ``todo -> iterator of (item, payload)`` (e.g. a
             DataLoader with workers); ``work`` then gets ``(item, payload)``.
         async_write: run writers on a background thread.
+        temp_dirs: folders whose stale temp files (left by a killed run) are
+            removed before any work starts; default: the folders of
+            ``output_of(item)``.
+
+    An item counts as done once its writer has finished; a writer that
+    fails (e.g. disk full) is reported under its own item.
     """
     rank, world = dist_info()
     t0 = time.time()
-    mine = list(items)[rank::world]
+    items = list(items)
+    if temp_dirs is None:
+        temp_dirs = {osp.dirname(output_of(it)) for it in items}
+    clean_stale_temps(temp_dirs)
+    mine = items[rank::world]
     summary = JobSummary()
     todo = []
     for it in mine:
@@ -103,37 +144,46 @@ def run_sharded(items: Sequence,
             todo.append(it)
     bar = ProgressBar(len(todo)) if (rank == 0 and todo) else None
     pool = ThreadPoolExecutor(max_workers=1) if async_write else None
-    pending: List[Future] = []
+    pending: List[Tuple[str, Future]] = []
+
+    def _fail(label, e: BaseException) -> None:
+        msg = f'{label}: {type(e).__name__}: {e}'
+        if not skip_bad:
+            raise JobError(f'{name} failed on {msg} (rerun skips '
+                           'finished items; --skip-bad records '
+                           'failures and goes on)') from e
+        summary.failed += 1
+        summary.failures.append(msg)
+        print_log(f'[{name}] failed: {msg}', logger='current')
 
     def _flush(block: bool) -> None:
-        while pending and (block or pending[0].done()):
-            pending.pop(0).result()  # re-raise write errors
+        while pending and (block or pending[0][1].done()):
+            label, fut = pending.pop(0)
+            try:
+                fut.result()
+            except Exception as e:  # noqa: BLE001  (named after its item)
+                _fail(label, e)
+            else:
+                summary.done += 1
 
     stream = prefetch(todo) if prefetch else ((it, None) for it in todo)
     try:
         for item, payload in stream:
+            label = _label(item)
             try:
                 if isinstance(payload, BaseException):
                     raise payload
                 writer = work(item if prefetch is None else (item, payload))
-                if writer is not None:
-                    if pool is not None:
-                        pending.append(pool.submit(writer))
-                        _flush(block=len(pending) > 4)
-                    else:
-                        writer()
-                summary.done += 1
+                if writer is None:
+                    summary.done += 1
+                elif pool is not None:
+                    pending.append((label, pool.submit(writer)))
+                else:
+                    writer()
+                    summary.done += 1
             except Exception as e:  # noqa: BLE001
-                label = item.get('name', item) if isinstance(item, dict) \
-                    else item
-                msg = f'{label}: {type(e).__name__}: {e}'
-                if not skip_bad:
-                    raise JobError(f'{name} failed on {msg} (rerun skips '
-                                       'finished items; --skip-bad records '
-                                       'failures and goes on)') from e
-                summary.failed += 1
-                summary.failures.append(msg)
-                print_log(f'[{name}] failed: {msg}', logger='current')
+                _fail(label, e)
+            _flush(block=len(pending) > 4)
             if bar is not None:
                 bar.update()
         _flush(block=True)
@@ -163,9 +213,6 @@ def _reduce(summary: JobSummary, failures_file: Optional[str]) -> JobSummary:
                              failures=[f for g in gathered for f in g],
                              seconds=summary.seconds)
     if failures_file and rank == 0 and summary.failures:
-        os.makedirs(osp.dirname(osp.abspath(failures_file)), exist_ok=True)
-        tmp = failures_file + '.tmp'
-        with open(tmp, 'w') as f:
+        with atomic_write(failures_file, 'w') as f:
             json.dump(summary.failures, f, indent=1)
-        os.replace(tmp, failures_file)
     return summary

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..utils.label_io import voc_palette
+from ..datasets.label_io import voc_palette
 
 _PAL = np.asarray(voc_palette(), np.uint8).reshape(256, 3)
 COLUMNS = ('image', 'ground truth', 'CAM', 'IS-CAM', 'CRF labels',

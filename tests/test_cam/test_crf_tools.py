@@ -34,6 +34,7 @@ def oracle_cams(tiny_demo, tmp_path_factory):
     return d, items
 
 
+@pytest.mark.integration
 def test_cam2ir_and_eval(oracle_cams, tiny_demo, tmp_path):
     cam_dir, items = oracle_cams
     out = str(tmp_path / 'ir')
@@ -60,6 +61,7 @@ def test_cam2ir_and_eval(oracle_cams, tiny_demo, tmp_path):
     assert f'0 done, {len(items)} skipped' in p2.stdout
 
 
+@pytest.mark.integration
 def test_crf_label_mode_two_ranks(oracle_cams, tiny_demo, tmp_path):
     cam_dir, items = oracle_cams
     out = str(tmp_path / 'lab')
@@ -75,6 +77,7 @@ def test_crf_label_mode_two_ranks(oracle_cams, tiny_demo, tmp_path):
         assert 255 not in np.unique(np.asarray(Image.open(f)))
 
 
+@pytest.mark.integration
 def test_missing_cam_file_is_named(oracle_cams, tiny_demo, tmp_path):
     cam_dir, items = oracle_cams
     partial = tmp_path / 'partial'

@@ -269,6 +269,7 @@ def test_amp_miou_case_compares_demo_miou(tmp_path):
         assert 'abs_cam_miou_diff' in case.check_values['bf16']
 
 
+@pytest.mark.integration
 def test_benchmark_quick_run_writes_json(tmp_path):
     out = tmp_path / 'bench.json'
     proc = subprocess.run(

@@ -68,6 +68,7 @@ def test_multiscale_is_cam_contract(ckpt):
     assert np.allclose(cam[0], 1 - cam[1:].max(0), atol=1e-6)
 
 
+@pytest.mark.integration
 def test_make_cam_writes_resumes_and_evaluates(ckpt, tiny_demo, tmp_path):
     out = str(tmp_path / 'cam')
     plain = str(tmp_path / 'cam_plain')
@@ -109,6 +110,7 @@ def test_make_cam_writes_resumes_and_evaluates(ckpt, tiny_demo, tmp_path):
         or str(res['threshold']['best_threshold']) in res['threshold']['sweep']
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('nproc', [2, 3])
 def test_sharding_every_image_once(ckpt, tiny_demo, tmp_path, nproc):
     """2 and 3 ranks over 8 images (uneven for 3): same files as 1 rank."""
@@ -140,6 +142,7 @@ def _break(demo_copy_root, kind):
     return name
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('kind', ['missing', 'corrupt'])
 def test_bad_image_stops_with_name_or_is_recorded(ckpt, tiny_demo, tmp_path,
                                                   kind):

@@ -82,9 +82,14 @@ def test_coco_options(tmp_path):
     assert len(ds) == 4
     assert ds.get_data_info(2)['img_labels'].sum() == 0
     (tmp_path / 'split.txt').write_text(f'{_stem(4)}\n{_stem(2)}\n')
+    # image 4 has no label: an error unless asked for
+    with pytest.raises(ValueError, match=f'instances_train2014.json: no '
+                       f"foreground class for image '{_stem(4)}'"):
+        SIPECOCODataset(data_root=str(tmp_path), split_file='split.txt')
     ds = SIPECOCODataset(
         data_root=str(tmp_path),
         split_file='split.txt',
+        empty_labels='keep',
         data_prefix=dict(img_path='train2014', seg_map_path='seg'))
     assert [ds.get_data_info(i)['img_id'] for i in range(2)] == \
         [_stem(4), _stem(2)]
@@ -93,6 +98,7 @@ def test_coco_options(tmp_path):
     ds = SIPECOCODataset(
         data_root=str(tmp_path),
         label_source='mask',
+        empty_labels='keep',
         data_prefix=dict(img_path='train2014', seg_map_path='seg'))
     assert len(ds) == 3 and ds.get_data_info(0)['img_labels'].sum() == 0
     table = {_stem(2): np.eye(80, dtype=np.float32)[3]}

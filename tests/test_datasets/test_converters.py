@@ -22,7 +22,7 @@ from mmseg_sipe.datasets.converters.voc_aug import (convert_voc_aug,
                                                     read_sbd_mat)
 from mmseg_sipe.datasets.labels import load_coco_instances
 from mmseg_sipe.datasets.metainfo import COCO_CLASSES
-from mmseg_sipe.utils.label_io import voc_palette
+from mmseg_sipe.datasets.label_io import voc_palette
 
 TOOLS = osp.join(
     osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters')

@@ -68,6 +68,7 @@ def _first_loss(work):
     return losses[0]
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU behaviour')
 def test_train_py_amp_on_cpu(tiny_demo, tmp_path):
     """``--amp`` trains through the Runner in bf16: same seed and data as a
@@ -89,6 +90,7 @@ def test_train_py_amp_on_cpu(tiny_demo, tmp_path):
     assert 0 < diff < 0.05 * abs(runs['fp32']), runs
 
 
+@pytest.mark.integration
 @pytest.mark.skipif(torch.cuda.is_available(), reason='CPU behaviour')
 def test_train_py_amp_fp16_on_cpu_is_a_clear_error(tiny_demo, tmp_path):
     proc = run_tool([sys.executable, 'tools/train.py',

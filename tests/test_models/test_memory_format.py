@@ -77,6 +77,7 @@ def test_init_weights_keeps_parameters_and_strides():
     assert before == after
 
 
+@pytest.mark.integration
 def test_ddp_wrapped_before_init_weights_sees_no_stride_change(tmp_path):
     """The Runner wraps the model in DDP *then* calls init_weights; the
     gradient buckets must still match the parameters' strides.  (Control,

@@ -1,6 +1,7 @@
 """The whole pipeline through tools/run_pipeline.py on a tiny demo dataset:
 every step runs its real tool; a rerun skips finished steps; --from reruns
 a range; the summary table is written."""
+import pytest
 import json
 import os
 import os.path as osp
@@ -40,6 +41,7 @@ vis_num = 2
     return str(cfg)
 
 
+@pytest.mark.integration
 def test_pipeline_end_to_end_and_rerun(tiny_demo, tmp_path):
     cfg = tiny_pipeline_config(tmp_path, tiny_demo)
     work = str(tmp_path / 'work')
@@ -71,6 +73,7 @@ def test_pipeline_end_to_end_and_rerun(tiny_demo, tmp_path):
     assert f'make_seg_labels: {n_aug} done, 0 skipped' in p3.stdout
 
 
+@pytest.mark.integration
 def test_unknown_step_is_reported(tiny_demo, tmp_path):
     cfg = tiny_pipeline_config(tmp_path, tiny_demo)
     p = run_tool([sys.executable, 'tools/run_pipeline.py', cfg,

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mmseg_sipe.cam.io import cam_path, save_cam
+from mmseg_sipe.utils.cam_io import cam_path, save_cam
 from mmseg_sipe.pseudo_labels import crf_labels, crf_worker_pool, \
     make_crf_labels
 from mmseg_sipe.pseudo_labels.crf_labels import largest_first

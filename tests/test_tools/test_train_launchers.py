@@ -25,6 +25,7 @@ def losses_from_log(work_dir):
     return out
 
 
+@pytest.mark.integration
 def test_train_py_reduces_loss_and_validates(tiny_demo, tmp_path):
     work = str(tmp_path / 'work')
     proc = run_tool([
@@ -41,6 +42,7 @@ def test_train_py_reduces_loss_and_validates(tiny_demo, tmp_path):
     assert 'mIoU' in (proc.stdout + proc.stderr)
 
 
+@pytest.mark.integration
 def test_dist_train_two_cpu_processes(tiny_demo, tmp_path):
     work = str(tmp_path / 'work')
     env = tool_env()
@@ -55,6 +57,7 @@ def test_dist_train_two_cpu_processes(tiny_demo, tmp_path):
         'Distributed launcher: pytorch' in out
 
 
+@pytest.mark.integration
 def test_resume_after_kill(tiny_demo, tmp_path):
     work = str(tmp_path / 'work')
     env = tool_env(extra_pythonpath=[HELPERS])
@@ -78,6 +81,7 @@ def test_resume_after_kill(tiny_demo, tmp_path):
     assert osp.isfile(osp.join(work, 'epoch_3.pth'))
 
 
+@pytest.mark.integration
 def test_test_py_evaluates_checkpoint(tiny_demo, tmp_path):
     work = str(tmp_path / 'work')
     run_tool([sys.executable, 'tools/train.py', CFG, '--work-dir', work,
@@ -90,6 +94,7 @@ def test_test_py_evaluates_checkpoint(tiny_demo, tmp_path):
     assert 'Test results:' in proc.stdout and 'mIoU' in proc.stdout
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize('case', ['unregistered', 'missing_data', 'no_config'])
 def test_one_line_errors(tiny_demo, tmp_path, case):
     args = [sys.executable, 'tools/train.py', CFG, '--work-dir',

@@ -59,6 +59,7 @@ def test_glibc_found_here():
     assert heap._glibc() is not None
 
 
+@pytest.mark.integration
 def test_real_glibc_keeps_then_returns_freed_memory():
     env = {k: v for k, v in os.environ.items()
            if not k.startswith('MALLOC_')}

@@ -56,6 +56,7 @@ HOLD = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.integration
 def test_second_holder_is_refused_until_the_first_dies(tmp_path):
     work = str(tmp_path / 'work')
     holder = subprocess.Popen([sys.executable, '-c', HOLD, work],
@@ -89,6 +90,7 @@ PARENT = textwrap.dedent('''
 ''')
 
 
+@pytest.mark.integration
 def test_child_dies_with_its_killed_parent():
     parent = subprocess.Popen([sys.executable, '-c', PARENT],
                               stdout=subprocess.PIPE, text=True,

@@ -1,4 +1,5 @@
 """Config scopes on the fork (mmseg_sipe_scopes) and a quiet start-up."""
+import pytest
 import os
 import subprocess
 import sys
@@ -33,6 +34,7 @@ def test_official_stack_is_left_alone(monkeypatch):
     assert mapping == {'mmseg': 'mmsegmentation'}
 
 
+@pytest.mark.integration
 def test_scoped_config_loads_before_any_plugin_import(tmp_path):
     """What mmseg's own tools/train.py and `mim train` do: Config.fromfile on
     a config with ``mmseg::`` bases, with no mmseg_sipe import before it --
@@ -65,6 +67,7 @@ def test_pth_install_and_uninstall(tmp_path):
     assert not pth.exists()
 
 
+@pytest.mark.integration
 def test_import_is_quiet():
     """No stack noise on a plain import with Python's default warning
     filters: no printed line, no warning."""

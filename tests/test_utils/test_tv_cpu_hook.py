@@ -141,6 +141,7 @@ def test_hook_defines_schemas_only_when_the_extension_cannot_load(
     assert second == 'True False'
 
 
+@pytest.mark.integration
 def test_install_and_uninstall_into_a_site_dir(tmp_path):
     """``python tools/env/_sipe_tv_cpu_hook.py --install`` (what set-up and
     users run): copies itself + a ``.pth`` on a CPU torch, atomically;

@@ -74,6 +74,7 @@ def test_the_fork_wins_when_both_are_installed():
     assert detect_stack({**OFFICIAL, **ONEDL}) == 'onedl'
 
 
+@pytest.mark.integration
 def test_wrong_stack_gives_one_line_cli_error(tmp_path):
     """A fake onedl-mmsegmentation 1.2.0 distribution first on sys.path:
     tools/train.py must stop with one line naming it and the fixes, before

@@ -2,7 +2,9 @@
 """Check a PASCAL-VOC-layout dataset root (real VOC 2012 or the demo).
 
 Prints one line per problem, naming the file, and exits with 1 if there is
-any problem, 0 otherwise. Example::
+any error, 0 otherwise; warnings (``<file>: warning: ...``: an EXIF
+orientation tag, an image above the size limit) do not change the exit
+status. Example::
 
     python tools/dataset_converters/check_dataset.py data/VOCdevkit/VOC2012
     python tools/dataset_converters/check_dataset.py data/demo \
@@ -39,6 +41,16 @@ def parse_args(argv=None):
         action='store_true',
         help='do not decode label PNGs (faster)')
     parser.add_argument(
+        '--no-image-decode',
+        action='store_true',
+        help='read image headers only (faster; misses truncated images)')
+    parser.add_argument(
+        '--max-pixels',
+        type=int,
+        default=None,
+        help='warn about images with more pixels (default: 2000000; '
+        '0: no limit)')
+    parser.add_argument(
         '--max-print',
         type=int,
         default=200,
@@ -48,21 +60,30 @@ def parse_args(argv=None):
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    from mmseg_sipe.datasets.checker import check_voc_root
+    from mmseg_sipe.datasets.checker import MAX_IMAGE_PIXELS, check_voc_root
     problems = check_voc_root(
         args.root,
         splits=args.splits,
         seg_dir=args.seg_dir,
         check_xml=not args.no_xml,
-        check_values=not args.no_values)
+        check_values=not args.no_values,
+        decode_images=not args.no_image_decode,
+        max_pixels=MAX_IMAGE_PIXELS
+        if args.max_pixels is None else args.max_pixels or None)
     for p in problems[:args.max_print]:
         print(p)
     if len(problems) > args.max_print:
         print(f'... and {len(problems) - args.max_print} more')
-    if problems:
-        print(f'{len(problems)} problem(s) found in {args.root}')
+    errors = sum(p.level != 'warning' for p in problems)
+    warnings = len(problems) - errors
+    if errors:
+        print(f'{errors} problem(s) found in {args.root}' +
+              (f' (and {warnings} warning(s))' if warnings else ''))
         return 1
-    print(f'OK: {args.root}')
+    if warnings:
+        print(f'OK with {warnings} warning(s): {args.root}')
+    else:
+        print(f'OK: {args.root}')
     return 0
 
 

@@ -5,10 +5,13 @@ Usage:
 
 The result loads with strict key matching into ``SIPEClassifier`` built from
 ``configs/sipe/voc_r50.py`` (or ``coco_r50.py``), e.g. for
-``tools/make_cam.py --checkpoint DST.pth``.
+``tools/make_cam.py --checkpoint DST.pth``.  The reference ``Net`` lists
+every tensor up to three times (``resnet50.*``, ``stage<i>.*``,
+``backbone.<i>.*``; ``side<k>``/``classifier`` and ``newly_added.<i>``):
+the aliases are checked to be identical and dropped, and the result is
+checked to load strictly before it is written.
 """
 import argparse
-import os
 import os.path as osp
 import sys
 
@@ -20,22 +23,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('src', help='reference checkpoint ({"net": ...})')
     parser.add_argument('dst', help='output checkpoint path')
+    parser.add_argument(
+        '--config', help='config whose model the result must load into '
+        'strictly (default: configs/sipe/voc_r50.py for 20 classes, '
+        'coco_r50.py for 80)')
     args = parser.parse_args(argv)
 
-    import torch
-
-    from mmseg_sipe.utils.model_converters import (convert_sipe_state_dict,
-                                                   load_reference_checkpoint)
-    if not osp.isfile(args.src):
-        raise FileNotFoundError(f'source checkpoint not found: {args.src}')
-    state_dict = convert_sipe_state_dict(load_reference_checkpoint(args.src))
-    os.makedirs(osp.dirname(osp.abspath(args.dst)), exist_ok=True)
-    tmp = args.dst + '.tmp'
-    torch.save(
-        dict(state_dict=state_dict,
-             meta=dict(converted_from=osp.basename(args.src))), tmp)
-    os.replace(tmp, args.dst)
-    print(f'converted {len(state_dict)} tensors -> {args.dst}')
+    from mmseg_sipe.utils.model_converters import convert_reference_file
+    n = convert_reference_file(args.src, args.dst, args.config)
+    print(f'converted {n} tensors -> {args.dst}')
 
 
 if __name__ == '__main__':

@@ -8,6 +8,28 @@
 # (absolute, or relative to data_root).
 _base_ = ['mmseg::_base_/datasets/pascal_voc12_aug.py']
 
+# One decoder rule for every step (docs/faq.md): images are decoded on their
+# stored pixel grid, EXIF orientation ignored, as the labels are drawn; an
+# unreadable image or label map stops with one line naming it.
+train_pipeline = [
+    dict(type='SIPELoadImageFromFile'),
+    dict(type='SIPELoadAnnotations'), *_base_.train_pipeline[2:]
+]
+test_pipeline = [
+    dict(type='SIPELoadImageFromFile'), *_base_.test_pipeline[1:2],
+    dict(type='SIPELoadAnnotations'), *_base_.test_pipeline[3:]
+]
+tta_pipeline = [
+    dict(type='SIPELoadImageFromFile', backend_args=None),
+    dict(
+        type='TestTimeAug',
+        transforms=[
+            *_base_.tta_pipeline[1]['transforms'][:2],
+            [dict(type='SIPELoadAnnotations')],
+            *_base_.tta_pipeline[1]['transforms'][3:]
+        ])
+]
+
 pseudo_label_dir = 'work_dirs/voc/pseudo_label'
 
 train_dataloader = dict(
@@ -17,4 +39,6 @@ train_dataloader = dict(
         data_root=_base_.data_root,
         data_prefix=dict(img_path='JPEGImages', seg_map_path=pseudo_label_dir),
         ann_file='ImageSets/Segmentation/train_aug.txt',
-        pipeline=_base_.train_pipeline))
+        pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=test_pipeline))
+test_dataloader = val_dataloader

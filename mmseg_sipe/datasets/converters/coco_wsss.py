@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, TextIO, Tuple, Union
 import cv2
 import numpy as np
 
-from ...utils.label_io import save_label_png
+from ..label_io import save_label_png
 from ..metainfo import COCO_CLASSES, IGNORE_INDEX
 from ._utils import run_tasks
 

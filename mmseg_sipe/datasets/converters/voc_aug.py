@@ -25,7 +25,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
-from ...utils.label_io import save_label_png
+from ..label_io import save_label_png
 from ..labels import read_label_map, read_split_file
 from ..metainfo import IGNORE_INDEX, VOC_CLASSES
 from ._utils import atomic_write_lines, run_tasks

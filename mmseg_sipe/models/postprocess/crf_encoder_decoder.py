@@ -19,7 +19,6 @@ Turn it on for a test run with
 import contextlib
 from typing import Dict, Iterator, List, Optional
 
-import mmcv
 import numpy as np
 import torch
 from mmengine.structures import PixelData
@@ -28,6 +27,8 @@ from torch import Tensor
 from mmseg.models.segmentors import EncoderDecoder, SegTTAModel
 from mmseg.utils import OptSampleList, SampleList
 from mmseg_sipe.registry import MODELS
+from ...datasets.transforms.loading import read_rgb
+from ..functional.crf import crf_inference_prob
 from ..utils import ChannelsLastMixin
 
 #: deeplab-pytorch's test-time CRF settings (``configs/voc12.yaml``).
@@ -81,9 +82,7 @@ def load_rgb_image(img_path: Optional[str], shape) -> np.ndarray:
             'dense-CRF post-processing needs the original image, but the '
             'data sample has no img_path (e.g. an in-memory array); disable '
             'it with model.crf.enabled=False')
-    img = mmcv.imread(img_path, flag='color', channel_order='rgb')
-    if img is None:
-        raise FileNotFoundError(f'cannot read image {img_path} for the CRF')
+    img = read_rgb(img_path)  # the stored pixel grid, as every step reads
     if tuple(img.shape[:2]) != tuple(shape):
         raise ValueError(
             f'image {img_path} is {img.shape[:2]} but the prediction is '
@@ -102,7 +101,6 @@ def crf_refine_probs(probs: Tensor, img: np.ndarray, crf_cfg: Dict) -> Tensor:
     Returns:
         Tensor: ``[C, H, W]`` float32 CRF marginals, on ``probs.device``.
     """
-    from mmseg_sipe.refine.crf import crf_inference_prob
     q = crf_inference_prob(
         img,
         probs.detach().float().cpu().numpy(),

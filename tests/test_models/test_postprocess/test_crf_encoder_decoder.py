@@ -104,7 +104,9 @@ def test_load_rgb_image(tmp_path):
 
 def test_disabled_is_plain_encoder_decoder(tmp_path, monkeypatch):
     fake = FakeCRF()
-    monkeypatch.setattr('mmseg_sipe.refine.crf.crf_inference_prob', fake)
+    monkeypatch.setattr(
+        'mmseg_sipe.models.postprocess.crf_encoder_decoder.crf_inference_prob',
+        fake)
     path = str(tmp_path / 'a.png')
     _image(path)
     model = _model(enabled=False)
@@ -121,7 +123,9 @@ def test_disabled_is_plain_encoder_decoder(tmp_path, monkeypatch):
 def test_enabled_applies_crf_to_softmax_at_original_size(
         tmp_path, monkeypatch):
     fake = FakeCRF(winner=2)
-    monkeypatch.setattr('mmseg_sipe.refine.crf.crf_inference_prob', fake)
+    monkeypatch.setattr(
+        'mmseg_sipe.models.postprocess.crf_encoder_decoder.crf_inference_prob',
+        fake)
     path = str(tmp_path / 'a.png')
     rgb = _image(path)
     model = _model(iterations=7, bi_rgb_std=5)
@@ -145,7 +149,7 @@ def test_enabled_applies_crf_to_softmax_at_original_size(
 
 def test_enabled_with_real_dense_crf(tmp_path):
     pytest.importorskip('pydensecrf')
-    from mmseg_sipe.refine.crf import crf_inference_prob
+    from mmseg_sipe.models.functional.crf import crf_inference_prob
     path = str(tmp_path / 'a.png')
     rgb = _image(path)
     model = _model(enabled=True)
@@ -202,7 +206,9 @@ def test_tta_without_crf_matches_seg_tta_model(tmp_path):
 
 def test_tta_applies_crf_once_on_merged_probs(tmp_path, monkeypatch):
     fake = FakeCRF(winner=1)
-    monkeypatch.setattr('mmseg_sipe.refine.crf.crf_inference_prob', fake)
+    monkeypatch.setattr(
+        'mmseg_sipe.models.postprocess.crf_encoder_decoder.crf_inference_prob',
+        fake)
     path, gt = str(tmp_path / 'a.png'), str(tmp_path / 'gt.png')
     rgb = _image(path)
     cv2.imwrite(gt, np.zeros((H, W), np.uint8))

@@ -174,6 +174,7 @@ def test_reference_resnet_is_not_resized():
     assert all(torch.equal(a, b) for a, b in zip(raw, feats))
 
 
+@pytest.mark.integration
 def test_train_py_with_mmpretrain_backbone(tiny_demo, tmp_path):
     """The Runner builds and trains a child config that only swaps the
     backbone (default scope mmseg, backbone from mmpretrain's registry)."""

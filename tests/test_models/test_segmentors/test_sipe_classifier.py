@@ -257,6 +257,7 @@ def _to_reference_layout(model):
     return ref
 
 
+@pytest.mark.integration
 def test_converter_round_trip(tmp_path):
     src = build(depth=50).eval()
     ref = _to_reference_layout(src)

@@ -9,11 +9,15 @@ The reference code's ``.npy`` dicts (``{'keys', 'IS_CAM'}``) can only be read
 by unpickling; :func:`load_cam` refuses them unless ``allow_pickle=True`` is
 passed explicitly (``--allow-reference-format`` in the tools).
 """
-import os
 import os.path as osp
+import zipfile
+import zlib
 from typing import Tuple
 
 import numpy as np
+
+from .errors import UserError
+from .fileio import atomic_write
 
 CAM_SUFFIX = '.npz'
 
@@ -32,11 +36,8 @@ def save_cam(path: str, keys: np.ndarray, cam: np.ndarray,
     if cam.ndim != 3 or cam.shape[0] != keys.shape[0]:
         raise ValueError(f'{path}: cam {cam.shape} does not match keys '
                          f'{keys.shape}')
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}'
-    with open(tmp, 'wb') as f:
+    with atomic_write(path) as f:
         np.savez(f, keys=keys, cam=cam.astype(dtype))
-    os.replace(tmp, path)
 
 
 def load_cam(path: str,
@@ -44,6 +45,13 @@ def load_cam(path: str,
     """Read ``(keys, cam float32)`` from our ``.npz`` or, with
     ``allow_pickle=True``, from a reference ``.npy`` dict."""
     if not osp.isfile(path):
+        ref = osp.splitext(path)[0] + '.npy'
+        if path.endswith(CAM_SUFFIX) and not allow_pickle and \
+                osp.isfile(ref):
+            raise UserError(
+                f'{path} not found, but {ref} (reference .npy format) is '
+                'there; pass --allow-reference-format to read it (it '
+                'unpickles: only for files you trust)')
         raise FileNotFoundError(f'localisation map not found: {path}')
     if path.endswith('.npy'):
         if not allow_pickle:
@@ -52,7 +60,14 @@ def load_cam(path: str,
                 'loading it unpickles arbitrary objects. Pass '
                 '--allow-reference-format (allow_pickle=True) only for files '
                 'you trust.')
-        d = np.load(path, allow_pickle=True).item()
+        try:
+            d = np.load(path, allow_pickle=True).item()
+        except Exception as e:  # noqa: BLE001  (unpickling raises anything)
+            raise ValueError(f'cannot read reference localisation map '
+                             f'{path}: {type(e).__name__}: {e}') from e
+        if not isinstance(d, dict):
+            raise ValueError(f'{path} does not hold a reference dict '
+                             f"{{'keys', 'IS_CAM'}}")
         if 'keys' not in d or not ({'IS_CAM', 'high_res', 'cam'} & set(d)):
             raise KeyError(f'{path}: expected keys "keys" and "IS_CAM" in '
                            f'the reference dict, found {sorted(d)}')
@@ -64,5 +79,8 @@ def load_cam(path: str,
     try:
         with np.load(path, allow_pickle=False) as z:
             return z['keys'].astype(np.int64), z['cam'].astype(np.float32)
-    except (ValueError, KeyError, OSError, EOFError) as e:
-        raise ValueError(f'cannot read localisation map {path}: {e}') from e
+    except (ValueError, KeyError, OSError, EOFError, zipfile.BadZipFile,
+            zlib.error) as e:
+        raise UserError(f'cannot read localisation map {path} (truncated '
+                         f'or not written by make_cam; delete it and rerun '
+                         f'make_cam): {type(e).__name__}: {e}') from e

@@ -1,14 +1,13 @@
 """Class-index PNGs with the VOC palette, written atomically."""
-import os
-import os.path as osp
-
 import numpy as np
 from PIL import Image
+
+from ..utils.fileio import atomic_write
+from .metainfo import flat_palette
 
 
 def voc_palette() -> list:
     """The 256-entry PASCAL VOC colour map as a flat list (768 ints)."""
-    from ..datasets.metainfo import flat_palette
     return flat_palette(256)
 
 
@@ -25,7 +24,5 @@ def save_label_png(path: str, label: np.ndarray) -> None:
         raise ValueError(f'{path}: label values must be in 0..255')
     im = Image.fromarray(label.astype(np.uint8), mode='P')
     im.putpalette(_PALETTE)
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}.png'
-    im.save(tmp)
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        im.save(f, format='PNG')
