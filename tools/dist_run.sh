@@ -14,7 +14,7 @@ ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 PYTHON=${PYTHON:-python}
 
 PYTHONPATH="$ROOT":$PYTHONPATH \
-exec "$PYTHON" -m torch.distributed.run \
+exec "$PYTHON" "$ROOT/tools/launch.py" \
     --nnodes="$NNODES" \
     --node_rank="$NODE_RANK" \
     --master_addr="$MASTER_ADDR" \
