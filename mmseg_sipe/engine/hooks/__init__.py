@@ -9,5 +9,6 @@ install_safe_loading()
 register_atomic_backend()
 
 from .checkpoint_hooks import SIPECheckpointHook, StrictLoadHook  # noqa: E402
+from .image_bank_hook import ImageBankHook  # noqa: E402
 
-__all__ = ['SIPECheckpointHook', 'StrictLoadHook']
+__all__ = ['SIPECheckpointHook', 'StrictLoadHook', 'ImageBankHook']

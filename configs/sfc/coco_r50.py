@@ -1,0 +1,36 @@
+# SFC stage one on MS COCO 2014 (train2014, 80 classes): SIPE's COCO config
+# (configs/sipe/coco_r50.py) with the SFC changes of configs/sfc/voc_r50.py.
+# The reference trains SFC on VOC only (its COCO script trains SIPE), so the
+# VOC recipe is applied unchanged. The class weights need COCO's statistics:
+#   python tools/analysis_tools/class_stats.py configs/sfc/coco_r50.py \
+#       --seg-dir SegmentationClass/train2014
+# writes class_stats_file below (image counts from the image-level labels,
+# pixel counts from the class-index PNGs).
+_base_ = ['../sipe/coco_r50.py']
+
+class_stats_file = 'data/coco2014/sfc_class_stats.json'
+model = dict(
+    type='SFCClassifier',
+    head=dict(type='SFCHead'),
+    loss_gsc=dict(type='ClassWeightedGSCLoss', loss_weight=1.6),
+    loss_consistency=dict(type='CrossScaleConsistencyLoss', loss_weight=0.8),
+    class_stats_file=class_stats_file,
+    seed_bg_scale=0.3,
+    scale_factor=0.5,
+    test_cfg=dict(
+        val_map='prototype', cam_weight=1.0, prototype_weight=0.7,
+        bg_offset=0.4))
+custom_hooks = [dict(type='ImageBankHook', num_samples=4, share='global')]
+max_epochs = 6
+param_scheduler = [
+    dict(
+        type='SIPEPolyLR',
+        power=0.9,
+        eta_min=0.0,
+        begin=0,
+        end=max_epochs,
+        by_epoch=True,
+        convert_to_iter_based=True)
+]
+train_cfg = dict(max_epochs=max_epochs)
+randomness = dict(seed=10)
