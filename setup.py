@@ -130,7 +130,9 @@ if __name__ == '__main__':
                 for name in ('train', 'test', 'make_cam', 'eval_cam',
                              'cam2ir', 'eval_seg_labels', 'make_seg_labels',
                              'visualize_pseudo_labels', 'run_pipeline',
-                             'make_demo_dataset', 'diagnose')
+                             'make_demo_dataset', 'diagnose', 'class_stats',
+                             'voc_aug', 'coco_wsss', 'check_dataset',
+                             'make_cls_labels')
             ]
         },
         zip_safe=False)

@@ -26,7 +26,6 @@ How it measures (see docs/benchmarks.md):
   harness for CI, whose numbers mean nothing.
 """
 import argparse
-import datetime
 import json
 import os
 import os.path as osp
@@ -37,11 +36,16 @@ import sys
 import tempfile
 import time
 import traceback
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
+
+from benchmarks.host import (cpu_name, load_average,  # noqa: E402
+                             utc_now, with_root_on_path)
+from benchmarks.report import (run_extras_text,  # noqa: E402
+                               run_targets_text, run_text)
 
 SCHEMA = 1
 
@@ -147,7 +151,7 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
     for name in spec['cases']:
         cls = CASE_BY_NAME[name]
         t0 = time.time()
-        load0 = _load()
+        load0 = load_average()
         try:
             if getattr(cls, 'timed', True):
                 case = cls(spec['quick'], spec.get('device', 'cpu'))
@@ -165,7 +169,7 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
                      traceback=traceback.format_exc()[-4000:])
         r['elapsed_s'] = round(time.time() - t0, 2)
         r['load_before'] = load0
-        r['load_after'] = _load()
+        r['load_after'] = load_average()
         out[name] = r
     return out
 
@@ -173,19 +177,10 @@ def worker(spec: Dict[str, Any]) -> Dict[str, Any]:
 # ---------------------------------------------------------------------------
 # orchestrator
 # ---------------------------------------------------------------------------
-def _load() -> Optional[List[float]]:
-    try:
-        return [round(x, 2) for x in os.getloadavg()]
-    except OSError:
-        return None
-
-
 def _spawn(spec: Dict[str, Any], mem: bool, timeout: int) -> Dict[str, Any]:
     """Run ``worker(spec)`` in a fresh interpreter."""
     from benchmarks.memory import mmap_env
-    env = mmap_env() if mem else dict(os.environ)
-    env['PYTHONPATH'] = os.pathsep.join(
-        [ROOT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
+    env = with_root_on_path(mmap_env() if mem else dict(os.environ))
     env.setdefault('PYTHONWARNINGS', 'ignore')
     with tempfile.TemporaryDirectory(prefix='bench_') as d:
         spec_f, out_f = osp.join(d, 'spec.json'), osp.join(d, 'out.json')
@@ -205,12 +200,6 @@ def _spawn(spec: Dict[str, Any], mem: bool, timeout: int) -> Dict[str, Any]:
             return {n: dict(error=err) for n in spec['cases']}
         with open(out_f) as f:
             return json.load(f)
-
-
-def _fmt_t(s: Optional[float]) -> str:
-    if s is None:
-        return '-'
-    return f'{s * 1000:.1f} ms' if s < 1 else f'{s:.2f} s'
 
 
 def _evaluate_targets(case_cls, res: Dict[str, Any]) -> List[Dict]:
@@ -262,70 +251,11 @@ def _finish_case(case_cls, res: Dict[str, Any]) -> Dict[str, Any]:
     return res
 
 
-def _table(results: Dict[str, Any]) -> str:
-    head = ('case', 'variant', 'median/img', 'min-max', 'img/s', 'speed-up',
-            'peak MB', 'mem ratio', 'load')
-    rows = [head]
-    for name, res in results['cases'].items():
-        load = '-'
-        if res.get('load_before') and res.get('load_after'):
-            load = f"{res['load_before'][0]:.1f}/{res['load_after'][0]:.1f}"
-        if res.get('error'):
-            rows.append((name, 'ERROR', res['error'][:40], '', '', '', '', '',
-                         load))
-            continue
-        if 'results' in res:  # not timed
-            continue
-        for v, d in res.get('variants', {}).items():
-            mem = d.get('memory', {}).get('peak_mb')
-            rows.append((
-                name, v, _fmt_t(d.get('median_s')),
-                f"{_fmt_t(d.get('min_s'))}-{_fmt_t(d.get('max_s'))}"
-                if 'min_s' in d else '-',
-                f"{d['images_per_s']:.3g}" if d.get('images_per_s') else '-',
-                f"{d['speedup']:.2f}x" if d.get('speedup') else '-',
-                f'{mem:.0f}' if mem is not None else '-',
-                f"{d['mem_ratio']:.2f}" if d.get('mem_ratio') else '-', load))
-            load = ''
-        for v, why in res.get('skipped', {}).items():
-            rows.append((name, v, 'skipped', why[:30] + '...', '', '', '',
-                         '', ''))
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(head))]
-    lines = []
-    for i, r in enumerate(rows):
-        lines.append('  '.join(str(c).ljust(w) for c, w in zip(r, widths)))
-        if i == 0:
-            lines.append('  '.join('-' * w for w in widths))
-    return '\n'.join(lines)
-
-
-def _targets_text(results: Dict[str, Any]) -> str:
-    lines = []
-    for name, res in results['cases'].items():
-        for t in res.get('targets', []):
-            v = t['value']
-            val = '-' if v is None else (f'{v:.4g}')
-            met = {True: 'MET', False: 'NOT MET', None: 'n/a'}[t['met']]
-            lines.append(f"[{met:7s}] {name}: {t['target']} (value {val})")
-    return '\n'.join(lines)
-
-
-def _extras_text(results: Dict[str, Any]) -> str:
-    lines = []
-    for name, res in results['cases'].items():
-        for key in ('checks', 'derived', 'results'):
-            if res.get(key):
-                lines.append(f'{name} {key}: '
-                             f'{json.dumps(res[key], default=str)}')
-    return '\n'.join(lines)
-
-
 def _meta(args) -> Dict[str, Any]:
     import torch
     meta = dict(
         schema=SCHEMA,
-        started=datetime.datetime.now(datetime.timezone.utc).isoformat(
-            timespec='seconds'),
+        started=utc_now(),
         quick=bool(args.quick),
         device=args.device,
         python=platform.python_version(),
@@ -333,22 +263,11 @@ def _meta(args) -> Dict[str, Any]:
         cpu_count=os.cpu_count(),
         torch_threads=torch.get_num_threads(),
         platform=platform.platform(),
-        processor=_cpu_name(),
+        processor=cpu_name(),
         cuda=torch.cuda.get_device_name(0)
         if torch.cuda.is_available() else None,
-        load_at_start=_load())
+        load_at_start=load_average())
     return meta
-
-
-def _cpu_name() -> str:
-    try:
-        with open('/proc/cpuinfo') as f:
-            for line in f:
-                if line.startswith('model name'):
-                    return line.split(':', 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def parse_args(argv=None):
@@ -448,17 +367,17 @@ def main(argv=None) -> int:
         if res.get('error'):
             failed = True
         results['cases'][name] = _finish_case(CASE_BY_NAME[name], res)
-    results['meta']['load_at_end'] = _load()
+    results['meta']['load_at_end'] = load_average()
     results['meta']['duration_s'] = round(time.time() - t_start, 1)
 
     print()
-    print(_table(results))
+    print(run_text(results))
     print('(per image; speed-up = baseline median / variant median from the '
           'same worker; peak MB = extra resident memory at the call\'s peak;'
           ' load = 1-min load average before/after the timing worker)')
     print()
-    print(_targets_text(results))
-    extras = _extras_text(results)
+    print(run_targets_text(results))
+    extras = run_extras_text(results)
     if extras:
         print()
         print(extras)

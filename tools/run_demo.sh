@@ -4,11 +4,7 @@
 # the whole SIPE pipeline and print where the outputs are.
 #   bash tools/run_demo.sh [--work-dir DIR] [run_pipeline.py args...]
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-bash tools/setup_env.sh
-VENV="${SIPE_VENV:-$ROOT/.venv}"
-export PATH="$VENV/bin:$PATH"
+source "$(dirname "${BASH_SOURCE[0]}")/use_env.sh"
 if [[ ! -f data/demo/ImageSets/Segmentation/train_aug.txt ]]; then
   python tools/dataset_converters/make_demo_dataset.py data/demo
 fi

@@ -4,11 +4,7 @@
 #   bash tools/run_tests.sh            # everything
 #   bash tools/run_tests.sh -k crf     # a subset
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$ROOT"
-bash tools/setup_env.sh
-VENV="${SIPE_VENV:-$ROOT/.venv}"
-export PATH="$VENV/bin:$PATH"
+source "$(dirname "${BASH_SOURCE[0]}")/use_env.sh"
 t0=$(date +%s)
 set +e
 python -m pytest -n "${SIPE_TEST_WORKERS:-2}" --dist loadfile "$@"

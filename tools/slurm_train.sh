@@ -1,23 +1,6 @@
 #!/usr/bin/env bash
 # Usage: [GPUS=8 GPUS_PER_NODE=8] tools/slurm_train.sh PARTITION JOB_NAME CONFIG [train.py args...]
-set -x
-PARTITION=$1
-JOB_NAME=$2
-CONFIG=$3
-GPUS=${GPUS:-4}
-GPUS_PER_NODE=${GPUS_PER_NODE:-4}
-CPUS_PER_TASK=${CPUS_PER_TASK:-5}
-SRUN_ARGS=${SRUN_ARGS:-""}
-PY_ARGS=${@:4}
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-
-PYTHONPATH="$ROOT":$PYTHONPATH \
-srun -p ${PARTITION} \
-    --job-name=${JOB_NAME} \
-    --gres=gpu:${GPUS_PER_NODE} \
-    --ntasks=${GPUS} \
-    --ntasks-per-node=${GPUS_PER_NODE} \
-    --cpus-per-task=${CPUS_PER_TASK} \
-    --kill-on-bad-exit=1 \
-    ${SRUN_ARGS} \
-    python -u "$ROOT/tools/train.py" ${CONFIG} --launcher="slurm" ${PY_ARGS}
+# Environment knobs: see tools/slurm_run.sh.
+TOOLS="$(cd "$(dirname "$0")" && pwd)"
+exec bash "$TOOLS/slurm_run.sh" "$1" "$2" "$TOOLS/train.py" "$3" \
+    --launcher="slurm" "${@:4}"

@@ -28,15 +28,6 @@ model = dict(
         bg_offset=0.4))
 custom_hooks = [dict(type='ImageBankHook', num_samples=4, share='global')]
 max_epochs = 6
-param_scheduler = [
-    dict(
-        type='SIPEPolyLR',
-        power=0.9,
-        eta_min=0.0,
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        convert_to_iter_based=True)
-]
+param_scheduler = [dict(_base_.param_scheduler[0], end=max_epochs)]
 train_cfg = dict(max_epochs=max_epochs)
 randomness = dict(seed=10)

@@ -18,10 +18,7 @@ train_dataloader = dict(
         pipeline={{_base_.train_pipeline}}))
 val_dataloader = dict(
     dataset=dict(
-        _delete_=True,
-        type=dataset_type,
-        data_root=data_root,
-        ann_file='annotations/instances_train2014.json',
+        train_dataloader['dataset'],
         data_prefix=dict(
             img_path='train2014', seg_map_path='SegmentationClass/train2014'),
         with_seg_map=True,

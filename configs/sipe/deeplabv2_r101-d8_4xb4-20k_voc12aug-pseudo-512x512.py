@@ -17,4 +17,3 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/schedules/deeplabv2_sgd_20k.py'
 ]
-num_classes = 21

@@ -10,4 +10,3 @@ _base_ = [
     '../_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_20k.py'
 ]
-num_classes = 21

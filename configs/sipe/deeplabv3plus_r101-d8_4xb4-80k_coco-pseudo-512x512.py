@@ -8,7 +8,6 @@ _base_ = [
     '../_base_/datasets/coco_pseudo.py', '../_base_/default_runtime.py',
     'mmseg::_base_/schedules/schedule_80k.py'
 ]
-num_classes = 81
 model = dict(
-    decode_head=dict(num_classes=num_classes),
-    auxiliary_head=dict(num_classes=num_classes))
+    decode_head=dict(num_classes=_base_.num_classes),
+    auxiliary_head=dict(num_classes=_base_.num_classes))

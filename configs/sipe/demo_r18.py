@@ -28,12 +28,13 @@ model = dict(
         in_channels=(32, 64, 128, 256),
         side_channels=(16, 16, 32, 32)))
 
+# VOC's pipeline with smaller images and crops
 train_pipeline = [
-    dict(type='SIPELoadImageFromFile'),
+    _base_.train_pipeline[0],
     dict(type='RandomResizeLong', min_size=128, max_size=256),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='RandomCropWithValidMask', crop_size=crop_size),
-    dict(type='PackSIPEInputs'),
+    _base_.train_pipeline[2],
+    dict(_base_.train_pipeline[3], crop_size=crop_size),
+    _base_.train_pipeline[4],
 ]
 train_dataloader = dict(
     batch_size=8,  # total over all processes (TotalBatchSampler)
@@ -42,15 +43,7 @@ train_dataloader = dict(
 val_dataloader = dict(num_workers=1, dataset=dict(data_root=data_root))
 test_dataloader = val_dataloader
 
-param_scheduler = [
-    dict(
-        type='SIPEPolyLR',
-        power=0.9,
-        eta_min=0.0,
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        convert_to_iter_based=True)
-]
+# the reference poly lr over the demo's 32 epochs
+param_scheduler = [dict(_base_.param_scheduler[0], end=max_epochs)]
 train_cfg = dict(max_epochs=max_epochs, val_interval=8)
 default_hooks = dict(logger=dict(interval=10))

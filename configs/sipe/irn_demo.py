@@ -23,14 +23,11 @@ model = dict(
     in_channels=(64, 32, 64, 128, 256),
     test_cfg=dict(pad_to=None))
 
+# IRN's pipeline with the demo crop
 train_pipeline = [
-    dict(type='SIPELoadImageFromFile'),
-    dict(type='SIPELoadAnnotations'),
-    dict(type='IRNRandomRescale', scale_range=(0.5, 1.5)),
-    dict(type='RandomFlip', prob=0.5),
-    dict(type='IRNRandomCrop', crop_size=crop_size, seg_pad_val=255),
-    dict(type='IRNReduceLabel', scale=0.25),
-    dict(type='PackSegInputs'),
+    *_base_.train_pipeline[:4],
+    dict(_base_.train_pipeline[4], crop_size=crop_size),
+    *_base_.train_pipeline[5:],
 ]
 train_dataloader = dict(
     batch_size=4,  # total over all processes (TotalBatchSampler)
@@ -44,11 +41,7 @@ train_dataloader = dict(
 
 param_scheduler = [
     dict(
-        type='PolyLR',
-        power=0.9,
-        eta_min=0.0,
-        begin=0,
-        end=max_iters,
+        type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=max_iters,
         by_epoch=False)
 ]
 train_cfg = dict(

@@ -8,26 +8,25 @@
 # Where the IR labels are: `ir_label_dir` (relative to the working directory,
 # not to data_root). To point it elsewhere on the command line:
 #   --cfg-options train_dataloader.dataset.ir_label_dir=<dir>
-_base_ = ['mmseg::_base_/default_runtime.py']
-custom_imports = dict(imports=['mmseg_sipe'], allow_failed_imports=False)
+# The ResNet-50 and the training loop (SGD quirk, total batch, hooks) are
+# the bases of the stage-one classifier (configs/sipe/voc_r50.py).
+_base_ = [
+    '../_base_/models/stage1_r50.py',
+    '../_base_/schedules/stage1_reference.py'
+]
 default_scope = 'mmseg'
 
 num_classes = 21  # including background
 data_root = 'data/VOCdevkit/VOC2012'
 ir_label_dir = 'work_dirs/sipe_voc/ir_label'
 train_split = 'ImageSets/Segmentation/train_aug.txt'
+dataset_type = 'IRLabelDataset'
 crop_size = 512
 # The reference trains with batch 32 on one DataParallel model; the
 # TotalBatchSampler splits that total over the processes.
 max_epochs = 3
 
 data_preprocessor = dict(
-    type='SegDataPreProcessor',
-    mean=[123.675, 116.28, 103.53],  # ImageNet mean/std (RGB, x255)
-    std=[58.395, 57.12, 57.375],
-    bgr_to_rgb=True,
-    pad_val=0,
-    seg_pad_val=255,
     # crops all have the same size: batch them as they are (mmseg needs
     # one of size / size_divisor; the x0.25 labels must not be padded)
     size_divisor=1)
@@ -39,18 +38,8 @@ model = dict(
     ignore_index=255,
     edge_channels=32,
     backbone=dict(
-        type='ResNet',  # torchvision-style stem, output stride 16
-        depth=50,
-        num_stages=4,
-        out_indices=(0, 1, 2, 3),
-        strides=(1, 2, 2, 1),
-        dilations=(1, 1, 1, 1),
-        style='pytorch',
-        norm_cfg=dict(type='BN', requires_grad=False),
-        norm_eval=True,
-        frozen_stages=4,  # IRN detaches every backbone level
-        contract_dilation=False,
-        init_cfg=dict(type='Pretrained', checkpoint='torchvision://resnet50')),
+        norm_cfg=dict(requires_grad=False),
+        frozen_stages=4),  # IRN detaches every backbone level
     in_channels=(64, 256, 512, 1024, 2048),
     strides=(4, 4, 8, 16, 16),
     # Edge maps for the random walk: flip-averaged, padded to 512 like the
@@ -66,13 +55,8 @@ train_pipeline = [
     dict(type='IRNReduceLabel', scale=0.25),
     dict(type='PackSegInputs'),
 ]
-dataset_type = 'IRLabelDataset'
 train_dataloader = dict(
     batch_size=32,  # total over all processes (TotalBatchSampler)
-    batch_sampler=dict(type='TotalBatchSampler', drop_last=True),
-    num_workers=8,
-    persistent_workers=True,
-    sampler=dict(type='DefaultSampler', shuffle=True),
     dataset=dict(
         type=dataset_type,
         data_root=data_root,
@@ -88,32 +72,16 @@ test_evaluator = None
 test_cfg = None
 
 optim_wrapper = dict(
-    type='OptimWrapper',
     # only the two branches go to the optimizer (the backbone is frozen)
     constructor='TrainableOnlyOptimWrapperConstructor',
-    # PolyOptimizerSGD passes weight decay into SGD's momentum slot.
-    optimizer=dict(type='SGD', lr=0.1, momentum=1e-4, weight_decay=1e-4),
     # displacement layers get 10x the edge layers' lr
     paramwise_cfg=dict(custom_keys={'disp_branch': dict(lr_mult=10.0)}))
+# The base's poly lr with mmengine's PolyLR: lr_t = lr_0 (1 - t / T)^0.9
+# with t the iteration (from 0) and T = max_epochs * iterations per epoch,
+# as the reference.
 param_scheduler = [
-    # lr_t = lr_0 (1 - t / T)^0.9 with t the iteration (from 0) and
-    # T = max_epochs * iterations per epoch, as the reference.
-    dict(
-        type='PolyLR',
-        power=0.9,
-        eta_min=0.0,
-        begin=0,
-        end=max_epochs,
-        by_epoch=True,
-        convert_to_iter_based=True)
+    dict(_base_.param_scheduler[0], type='PolyLR', end=max_epochs)
 ]
-train_cfg = dict(type='EpochBasedTrainLoop', max_epochs=max_epochs)
+train_cfg = dict(max_epochs=max_epochs)
 default_hooks = dict(
-    timer=dict(type='IterTimerHook'),
-    logger=dict(type='LoggerHook', interval=20, log_metric_by_epoch=True),
-    param_scheduler=dict(type='ParamSchedulerHook'),
-    checkpoint=dict(
-        type='SIPECheckpointHook', by_epoch=True, interval=1, max_keep_ckpts=1,
-        save_last=True),
-    sampler_seed=dict(type='DistSamplerSeedHook'))
-log_processor = dict(by_epoch=True)
+    logger=dict(interval=20), checkpoint=dict(max_keep_ckpts=1))

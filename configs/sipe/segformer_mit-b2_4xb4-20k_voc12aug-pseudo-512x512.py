@@ -10,4 +10,3 @@ _base_ = [
     '../_base_/default_runtime.py',
     '../_base_/schedules/segformer_adamw_20k.py'
 ]
-num_classes = 21

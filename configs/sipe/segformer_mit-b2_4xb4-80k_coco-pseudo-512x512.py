@@ -8,5 +8,4 @@ _base_ = [
     '../_base_/datasets/coco_pseudo.py', '../_base_/default_runtime.py',
     '../_base_/schedules/segformer_adamw_80k.py'
 ]
-num_classes = 81
-model = dict(decode_head=dict(num_classes=num_classes))
+model = dict(decode_head=dict(num_classes=_base_.num_classes))

@@ -9,7 +9,10 @@ rounding, checked against a literal transcription in
 * feeds the network channels-last batches (faster oneDNN convolutions on
   CPU, tensor cores on GPU; the model's weights are not touched);
 * uploads each rescaled image once as uint8 and normalises / flips it on the
-  device (one small host->device copy per scale, none back until the end);
+  device (one small host->device copy per scale, none back until the end),
+  with the mean / std and channel order of the model's own
+  ``data_preprocessor`` -- the normalisation its training saw
+  (:func:`input_normalization`);
 * runs the seed step as ``M @ S`` (never the ``[N, K+1, hw, hw]`` broadcast);
 * upsamples only the image's own classes to image size (the per-channel
   resize and max-normalisation make this identical to upsampling all
@@ -29,7 +32,7 @@ rejected with a message (use ``'bf16'``); see :func:`autocast_context`.
 import contextlib
 import copy
 import warnings
-from typing import List, Optional, Sequence, Tuple
+from typing import List, NamedTuple, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -53,6 +56,58 @@ def rescale_bicubic(img: np.ndarray, scale: float) -> np.ndarray:
     h, w = img.shape[:2]
     size = (int(round(w * scale)), int(round(h * scale)))
     return np.asarray(Image.fromarray(img).resize(size, Image.BICUBIC))
+
+
+class InputNormalization(NamedTuple):
+    """How a model's ``data_preprocessor`` prepares an image in training.
+
+    ``mean`` / ``std``: ``[3]`` float32 on the 0-255 scale, in the network's
+    channel order, or ``None`` when the preprocessor does not normalise;
+    ``rgb``: whether the network sees RGB (the loaders give BGR and
+    ``bgr_to_rgb=True`` converts), else BGR.
+    """
+    mean: Optional[Tensor]
+    std: Optional[Tensor]
+    rgb: bool
+
+
+def input_normalization(model) -> InputNormalization:
+    """The normalisation of ``model.data_preprocessor`` (the training path).
+
+    Inference computes ``(x - mean) / std`` with the preprocessor's own
+    numbers, as the preprocessor does in training.  For the ImageNet numbers
+    every config uses this equals the reference's ``(x / 255 - 0.485) /
+    0.229`` (etc.) up to float32 rounding (``<= 1e-6`` on the normalised
+    image); a model trained with other numbers (an mmpretrain or CLIP-style
+    backbone) gets the inputs its training saw.
+
+    Raises:
+        ValueError: ``model`` has no ``data_preprocessor``.
+    """
+    pre = getattr(model, 'data_preprocessor', None)
+    if pre is None:
+        raise ValueError(
+            f'{type(model).__name__} has no data_preprocessor: make_cam '
+            'normalises its inputs the way the model was trained (the '
+            "config's model.data_preprocessor)")
+    rgb = bool(getattr(pre, '_channel_conversion', False))
+    if not getattr(pre, '_enable_normalize', False):
+        return InputNormalization(None, None, rgb)
+    # stays on the model's device: no host round trip per image
+    mean = pre.mean.detach().float().flatten()
+    std = pre.std.detach().float().flatten()
+    if mean.numel() != 3 or std.numel() != 3:
+        raise ValueError(
+            'make_cam needs a 3-channel data_preprocessor mean / std, got '
+            f'{mean.numel()} / {std.numel()} values')
+    return InputNormalization(mean, std, rgb)
+
+
+#: ``InputNormalization`` of the ImageNet-normalised RGB configs
+#: (``IMAGENET_MEAN`` / ``IMAGENET_STD`` x 255, as the configs write them).
+IMAGENET_NORMALIZATION = InputNormalization(
+    torch.tensor([123.675, 116.28, 103.53]),
+    torch.tensor([58.395, 57.12, 57.375]), True)
 
 
 def normalize_rgb(img: np.ndarray) -> np.ndarray:
@@ -142,24 +197,31 @@ def fold_batchnorm(model: torch.nn.Module,
 
 
 def flip_pair(img: np.ndarray, device: torch.device,
-              channels_last: bool = True) -> Tensor:
+              channels_last: bool = True,
+              norm: InputNormalization = IMAGENET_NORMALIZATION) -> Tensor:
     """``[2, 3, h, w]`` float32 batch (image, horizontal flip) on ``device``.
 
     The uint8 image is copied to the device once (on CUDA without a host
     synchronisation, :func:`~mmseg_sipe.utils.device.to_device`) and
-    normalised there with the same float32 operations as
-    :func:`normalize_rgb` (bit-identical).  With ``channels_last`` the batch
-    is laid out NHWC (no extra copy: it is built in HWC order).
+    normalised there by ``norm`` (:func:`input_normalization` of the model;
+    default: the ImageNet numbers of the configs, equal to
+    :func:`normalize_rgb` up to float32 rounding).  With ``channels_last``
+    the batch is laid out NHWC (no extra copy: it is built in HWC order).
 
     Args:
         img: ``[h, w, 3]`` uint8 RGB.
     """
+    if not norm.rgb:
+        img = img[..., ::-1]
     # uint8, C-contiguous and writable (PIL arrays are read-only)
     x = to_device(torch.from_numpy(np.require(img, np.uint8, ['C', 'W'])),
                   device)
-    mean = to_device(torch.from_numpy(IMAGENET_MEAN), device)
-    std = to_device(torch.from_numpy(IMAGENET_STD), device)
-    x = (x.float() / 255.0 - mean) / std  # [h, w, 3]
+    if norm.mean is None:
+        x = x.float()
+    else:
+        mean = to_device(norm.mean, device)
+        std = to_device(norm.std, device)
+        x = (x.float() - mean) / std  # [h, w, 3], as the preprocessor
     batch = torch.stack([x, x.flip(1)]).permute(0, 3, 1, 2)  # NHWC strides
     return batch if channels_last else batch.contiguous()
 
@@ -233,7 +295,9 @@ def multiscale_is_cam(model,
                       allow_tf32: bool = False) -> Tuple[np.ndarray, ...]:
     """Multi-scale + flip IS-CAM of one image (docs/method.md §8).
 
-    Each scale: PIL-bicubic rescale, normalise, stack with the flip, IS-CAM.
+    Each scale: PIL-bicubic rescale, normalise (as the model's
+    ``data_preprocessor``, :func:`input_normalization`), stack with the
+    flip, IS-CAM.
     Fusion: sum of bilinear (``align_corners=False``) upsamplings straight to
     the image size, then per-channel max normalisation.
 
@@ -274,6 +338,7 @@ def multiscale_is_cam(model,
     if img.ndim != 3 or img.shape[2] != 3 or img.dtype != np.uint8:
         raise ValueError('img must be an [H, W, 3] uint8 RGB array, got '
                          f'{img.dtype} {img.shape}')
+    norm = input_normalization(model)
     keys = label_keys(img_labels)
     k = int(np.asarray(img_labels).size)
     mask = np.zeros((1, k + 1, 1, 1), np.float32)
@@ -289,7 +354,8 @@ def multiscale_is_cam(model,
     # SIPE math; the pre-processing has no autocast-listed ops).
     with autocast_context(device, amp), tf32(device, allow_tf32):
         for s in scales:
-            batch = flip_pair(rescale_bicubic(img, s), device, channels_last)
+            batch = flip_pair(rescale_bicubic(img, s), device, channels_last,
+                              norm)
             is_cam, cam = scale_is_cam(model, batch, label_mask,
                                        seed_feature, amp, channels_last)
             # keep only the image's classes: the fusion is per channel

@@ -8,10 +8,9 @@ background (background x0.5), 255 uncertain -- for IRN training.
 ``--mode label``: CRF of argmax IS-CAM, no ignore -- COCO's pseudo labels.
 """
 import argparse
-import sys
 
-from mmseg_sipe.cli.common import (add_dataset_args, add_launcher_args,
-                                   dataset_items_from_args)
+from mmseg_sipe.cli.common import (add_step_args, dataset_items_from_args,
+                                   finish_step, start_step)
 
 
 def parse_args(argv=None):
@@ -28,32 +27,20 @@ def parse_args(argv=None):
                    help='record failures in <out-dir>/failed.json, go on')
     p.add_argument('--allow-reference-format', action='store_true',
                    help='read reference .npy dicts (unpickles; trusted only)')
-    add_launcher_args(p)
-    add_dataset_args(p)
+    add_step_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmseg_sipe  # noqa: F401
     from mmseg_sipe.pseudo_labels import make_crf_labels
-    from mmseg_sipe.utils.config import load_config
-    from mmseg_sipe.utils.dist import finish_launch
-    from mmseg_sipe.utils.sharded import dist_info, init_dist_for_tool
-
-    cfg = load_config(args.config)
-    init_dist_for_tool(args.launcher)
+    cfg, _ = start_step(args)
     items = dataset_items_from_args(cfg, args)
     params = dict(bg_scale=args.bg_scale) if args.mode == 'cam2ir' else {}
     summary = make_crf_labels(items, args.cam_dir, args.out_dir, args.mode,
                               args.num_workers, args.skip_bad,
                               args.allow_reference_format, params)
-    if dist_info()[0] == 0:
-        print(summary.line(args.mode) + f' -> {args.out_dir}')
-    failed = summary.failed
-    finish_launch()
-    if failed:
-        sys.exit(1)
+    finish_step(summary, args.mode, args.out_dir)
 
 
 if __name__ == '__main__':

@@ -126,7 +126,7 @@ def main(argv=None):
 
     from mmseg_sipe.cam import cam_path, load_cam, read_rgb
     from mmseg_sipe.evaluation import read_label_png
-    from mmseg_sipe.cli.common import dataset_items_from_args
+    from mmseg_sipe.cli.common import dataset_items_from_args, select_items
     from mmseg_sipe.utils.config import load_config
     from mmseg_sipe.visualization import (cam_overlay, colorize_label,
                                           render_row, render_sheet,
@@ -138,14 +138,7 @@ def main(argv=None):
     stage1_path, irn_path = resolve_configs(wd, args.config)
     cfg = load_config(stage1_path)
     items = dataset_items_from_args(cfg, args)
-    by_name = {it['name']: it for it in items}
-    if args.names:
-        missing = [n for n in args.names if n not in by_name]
-        if missing:
-            raise KeyError(f'images not in the split: {missing}')
-        chosen = [by_name[n] for n in args.names]
-    else:
-        chosen = items[:args.num]
+    chosen = select_items(items, args.names, args.num, 'the split')
     if not chosen:
         raise ValueError('no images selected')
 

@@ -8,9 +8,8 @@ Prints a table and writes JSON (default ``<CAM_DIR>/eval_<split>.json``).
 protocol, for plain CAMs).
 """
 import argparse
-import os.path as osp
 
-from mmseg_sipe.cli.common import add_dataset_args, dataset_items_from_args
+from mmseg_sipe.cli.common import add_dataset_args, eval_items, write_eval_json
 
 
 def parse_args(argv=None):
@@ -30,13 +29,9 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.evaluation import evaluate_cams, format_table, write_json
-    from mmseg_sipe.utils.config import load_config
+    from mmseg_sipe.evaluation import evaluate_cams, format_table
 
-    cfg = load_config(args.config)
-    items = dataset_items_from_args(cfg, args, with_seg_map=True)
-    num_classes = cfg.model.head.num_classes + 1
+    items, num_classes = eval_items(args)
     modes = ['argmax', 'threshold'] if args.mode == 'both' else [args.mode]
     res = evaluate_cams(items, args.cam_dir, num_classes, modes,
                         args.thresholds, args.allow_reference_format)
@@ -47,10 +42,7 @@ def main(argv=None):
         rows.append(['bg threshold (best)', res['threshold']['best_threshold'],
                      f"{res['threshold']['mIoU']:.2f}"])
     print(format_table(rows, ['protocol', 'threshold', 'mIoU']))
-    out = args.out or osp.join(args.cam_dir, f'eval_{args.split or "test"}.json')
-    write_json(out, dict(cam_dir=args.cam_dir, split=args.split,
-                         num_images=len(items), **res))
-    print(f'wrote {out}')
+    write_eval_json(args, 'cam_dir', args.cam_dir, items, res)
 
 
 if __name__ == '__main__':

@@ -3,9 +3,8 @@
     python tools/eval_seg_labels.py CONFIG LABEL_DIR [--split train] [--uncertain-as 0]
 """
 import argparse
-import os.path as osp
 
-from mmseg_sipe.cli.common import add_dataset_args, dataset_items_from_args
+from mmseg_sipe.cli.common import add_dataset_args, eval_items, write_eval_json
 
 
 def parse_args(argv=None):
@@ -22,24 +21,16 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmseg_sipe  # noqa: F401
-    from mmseg_sipe.evaluation import (evaluate_label_dir, format_table,
-                                       write_json)
-    from mmseg_sipe.utils.config import load_config
+    from mmseg_sipe.evaluation import evaluate_label_dir, format_table
 
-    cfg = load_config(args.config)
-    items = dataset_items_from_args(cfg, args, with_seg_map=True)
-    num_classes = cfg.model.head.num_classes + 1
+    items, num_classes = eval_items(args)
     res = evaluate_label_dir(items, args.label_dir, num_classes,
                              uncertain_as=args.uncertain_as)
     print(format_table(
         [[args.label_dir, f"{res['mIoU']:.2f}",
           f"{100 * res['uncertain_fraction']:.1f}"]],
         ['labels', 'mIoU', 'uncertain %']))
-    out = args.out or osp.join(args.label_dir, f'eval_{args.split or "test"}.json')
-    write_json(out, dict(label_dir=args.label_dir, split=args.split,
-                         num_images=len(items), **res))
-    print(f'wrote {out}')
+    write_eval_json(args, 'label_dir', args.label_dir, items, res)
 
 
 if __name__ == '__main__':

@@ -8,10 +8,9 @@ Each rank takes its own shard (every image exactly once), writes one
 finished images.
 """
 import argparse
-import sys
 
-from mmseg_sipe.cli.common import (add_dataset_args, add_launcher_args,
-                                   dataset_items_from_args)
+from mmseg_sipe.cli.common import (add_step_args, dataset_items_from_args,
+                                   finish_step, start_step)
 
 from mmengine.config import DictAction  # noqa: E402
 
@@ -40,34 +39,21 @@ def parse_args(argv=None):
                    'and go on (default: stop with an error naming the file)')
     p.add_argument('--cfg-options', nargs='+', action=DictAction,
                    help='override config settings (key=value)')
-    add_launcher_args(p)
-    add_dataset_args(p)
+    add_step_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmseg_sipe  # noqa: F401
     from mmseg_sipe.cam import load_classifier, make_cams
-    from mmseg_sipe.utils.config import load_config
-    from mmseg_sipe.utils.dist import finish_launch
-    from mmseg_sipe.utils.sharded import dist_info, init_dist_for_tool
-
-    cfg = load_config(args.config, args.cfg_options)
-    device = init_dist_for_tool(args.launcher)
+    cfg, device = start_step(args, args.cfg_options)
     items = dataset_items_from_args(cfg, args)
     model = load_classifier(cfg, args.checkpoint, device)
     summary = make_cams(
         model, items, args.out_dir, scales=args.scales, dtype=args.dtype,
         amp=args.amp, num_workers=args.num_workers, skip_bad=args.skip_bad,
         cam_out_dir=args.cam_out_dir, fold_bn=not args.no_fold_bn)
-    rank, _ = dist_info()
-    if rank == 0:
-        print(summary.line('make_cam') + f' -> {args.out_dir}')
-    failed = summary.failed
-    finish_launch()
-    if failed:
-        sys.exit(1)
+    finish_step(summary, 'make_cam', args.out_dir)
 
 
 if __name__ == '__main__':

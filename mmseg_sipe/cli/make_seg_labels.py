@@ -7,10 +7,9 @@ Reference recipe: IS-CAM including its background channel to the power 1.5,
 beta 10, exp_times 8, radius 5, no background threshold; any image size.
 """
 import argparse
-import sys
 
-from mmseg_sipe.cli.common import (add_dataset_args, add_launcher_args,
-                                   dataset_items_from_args)
+from mmseg_sipe.cli.common import (add_step_args, dataset_items_from_args,
+                                   finish_step, start_step)
 
 
 def parse_args(argv=None):
@@ -29,21 +28,15 @@ def parse_args(argv=None):
     p.add_argument('--num-workers', type=int, default=1)
     p.add_argument('--skip-bad', action='store_true')
     p.add_argument('--allow-reference-format', action='store_true')
-    add_launcher_args(p)
-    add_dataset_args(p)
+    add_step_args(p)
     return p.parse_args(argv)
 
 
 def main(argv=None):
     args = parse_args(argv)
-    import mmseg_sipe  # noqa: F401
     from mmseg_sipe.pseudo_labels.seg_labels import load_irn, make_seg_labels
     from mmseg_sipe.utils.config import load_config
-    from mmseg_sipe.utils.dist import finish_launch
-    from mmseg_sipe.utils.sharded import dist_info, init_dist_for_tool
-
-    cfg = load_config(args.config)
-    device = init_dist_for_tool(args.launcher)
+    cfg, device = start_step(args)
     list_cfg = load_config(args.stage1_config or cfg.get(
         'stage1_config', args.config))
     items = dataset_items_from_args(list_cfg, args)
@@ -52,12 +45,7 @@ def main(argv=None):
                               args.beta, args.exp_times, args.radius,
                               args.power, args.skip_bad,
                               args.allow_reference_format, args.num_workers)
-    if dist_info()[0] == 0:
-        print(summary.line('make_seg_labels') + f' -> {args.out_dir}')
-    failed = summary.failed
-    finish_launch()
-    if failed:
-        sys.exit(1)
+    finish_step(summary, 'make_seg_labels', args.out_dir)
 
 
 if __name__ == '__main__':

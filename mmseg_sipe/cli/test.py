@@ -1,16 +1,16 @@
 # Copyright (c) mmseg-sipe contributors. Test (evaluate) a checkpoint.
 """Evaluate a checkpoint with mmengine's Runner (mmseg 1.x arguments)."""
 import argparse
-import os
 import os.path as osp
 
 import mmseg_sipe  # noqa: F401  (registers everything; version gate)
 from mmengine.runner import Runner  # noqa: E402
 
+from mmseg_sipe.cli.common import (  # noqa: E402
+    add_runner_launcher_arg, load_work_dir_config, parse_runner_args)
 from mmseg_sipe.utils.checkpoint import (  # noqa: E402
     register_config_checkpoints)
 from mmseg_sipe.utils.cli import run_cli  # noqa: E402
-from mmseg_sipe.utils.config import load_config  # noqa: E402
 from mmseg_sipe.utils.errors import UserError  # noqa: E402
 from mmseg_sipe.utils.dist import finish_launch, prepare_launch  # noqa: E402
 from mmengine.config import DictAction  # noqa: E402
@@ -42,18 +42,11 @@ def parse_args(argv=None):
         nargs='+',
         action=DictAction,
         help='override some settings in the used config')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    add_runner_launcher_arg(parser)
     parser.add_argument(
         '--tta', action='store_true', help='Test time augmentation')
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def trigger_visualization_hook(cfg, args):
@@ -78,12 +71,7 @@ def main(argv=None):
     args = parse_args(argv)
     if not osp.isfile(args.checkpoint):
         raise FileNotFoundError(f'checkpoint not found: {args.checkpoint}')
-    cfg = load_config(args.config, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_work_dir_config(args)
     cfg.load_from = args.checkpoint
     if args.show or args.show_dir:
         cfg = trigger_visualization_hook(cfg, args)

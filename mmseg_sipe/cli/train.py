@@ -14,10 +14,11 @@ from mmengine.config import Config, DictAction  # noqa: E402
 from mmengine.logging import print_log  # noqa: E402
 from mmengine.runner import Runner  # noqa: E402
 
+from mmseg_sipe.cli.common import (  # noqa: E402
+    add_runner_launcher_arg, load_work_dir_config, parse_runner_args)
 from mmseg_sipe.utils.checkpoint import (  # noqa: E402
     register_config_checkpoints, resolve_last_checkpoint, trust_checkpoints)
 from mmseg_sipe.utils.cli import run_cli  # noqa: E402
-from mmseg_sipe.utils.config import load_config  # noqa: E402
 from mmseg_sipe.utils.errors import PeerFailedError, UserError  # noqa: E402
 from mmseg_sipe.utils.dist import finish_launch, prepare_launch  # noqa: E402
 from mmseg_sipe.utils.process import (die_with_parent,  # noqa: E402
@@ -53,27 +54,15 @@ def parse_args(argv=None):
         action=DictAction,
         help='override some settings in the used config, the key-value pair '
         'in xxx=yyy format will be merged into config file.')
-    parser.add_argument(
-        '--launcher',
-        choices=['none', 'pytorch', 'slurm', 'mpi'],
-        default='none',
-        help='job launcher')
+    add_runner_launcher_arg(parser)
     # torch.distributed.launch passes --local_rank, torchrun/PyTorch 2 pass
     # --local-rank; accept both.
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args(argv)
-    if 'LOCAL_RANK' not in os.environ:
-        os.environ['LOCAL_RANK'] = str(args.local_rank)
-    return args
+    return parse_runner_args(parser, argv)
 
 
 def build_cfg(args) -> Config:
-    cfg = load_config(args.config, args.cfg_options)
-    if args.work_dir is not None:
-        cfg.work_dir = args.work_dir
-    elif cfg.get('work_dir', None) is None:
-        cfg.work_dir = osp.join('./work_dirs',
-                                osp.splitext(osp.basename(args.config))[0])
+    cfg = load_work_dir_config(args)
     if args.amp:
         enable_amp(cfg, args.amp_dtype)
     elif args.amp_dtype != 'auto':

@@ -10,7 +10,8 @@ Any directory may be omitted (its column is drawn as a crossed box).
 import argparse
 import os.path as osp
 
-from mmseg_sipe.cli.common import add_dataset_args, dataset_items_from_args
+from mmseg_sipe.cli.common import (add_dataset_args, dataset_items_from_args,
+                                   select_items)
 
 
 def parse_args(argv=None):
@@ -39,14 +40,7 @@ def main(argv=None):
 
     cfg = load_config(args.config)
     items = dataset_items_from_args(cfg, args)
-    by_name = {it['name']: it for it in items}
-    if args.names:
-        missing = [n for n in args.names if n not in by_name]
-        if missing:
-            raise KeyError(f'images not in split {args.split}: {missing}')
-        chosen = [by_name[n] for n in args.names]
-    else:
-        chosen = items[:args.num]
+    chosen = select_items(items, args.names, args.num, f'split {args.split}')
     rows = []
     for it in chosen:
         img = read_rgb(it['img_path'])

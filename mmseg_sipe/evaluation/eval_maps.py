@@ -124,11 +124,12 @@ def evaluate_label_dir(items: Sequence[Dict],
 
     ``uncertain_as``: map predicted 255 (uncertain) to this class (e.g. 0,
     the SIPE "+dCRF" protocol); by default such pixels are ignored -- they
-    count as neither right nor wrong.
+    count as neither right nor wrong.  ``uncertain_fraction`` in the result
+    is the share of pixels the labels mark 255, under either protocol.
     """
     conf = np.zeros((num_classes, num_classes), np.int64)
     bar = ProgressBar(len(items)) if progress and items else None
-    ignored = 0
+    uncertain = 0  # pixels the labels mark 255, whatever the protocol
     total = 0
     for it in items:
         if 'seg_map_path' not in it:
@@ -139,11 +140,12 @@ def evaluate_label_dir(items: Sequence[Dict],
         pred = read_label_png(path)
         check_label_values(pred, num_classes, 255, path)
         _check_same_size(pred.shape, gt, path, it['seg_map_path'])
-        if uncertain_as is not None:
-            pred = np.where(pred == 255, uncertain_as, pred)
         unsure = pred == 255
-        ignored += int(unsure.sum())
+        uncertain += int(unsure.sum())
         total += pred.size
+        if uncertain_as is not None:
+            pred = np.where(unsure, uncertain_as, pred)
+            unsure = pred == 255
         gt = np.where(unsure, ignore_index, gt)
         pred = np.where(unsure, 0, pred)
         conf += confusion_matrix(pred, gt, num_classes, ignore_index)
@@ -152,7 +154,7 @@ def evaluate_label_dir(items: Sequence[Dict],
     if bar:
         print()
     res = iou_from_confusion(conf)
-    res['uncertain_fraction'] = ignored / total if total else 0.0
+    res['uncertain_fraction'] = uncertain / total if total else 0.0
     res.update(foreground_fractions(conf))
     return res
 

@@ -21,11 +21,10 @@ unchanged, and started afresh when they changed.  A step that finished writes
 rerun; a step that was killed is simply rerun, and the steps themselves resume
 (training with ``--resume``, per-image steps skip finished images).
 """
+import glob
 import json
 import os
 import os.path as osp
-import subprocess
-import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence
@@ -34,27 +33,20 @@ from mmengine.config import Config
 
 from ..utils.checkpoint import resolve_last_checkpoint
 from ..utils.config import resolve_config_path
-from ..utils.sharded import JobError
+from .launch import run_step
 from .records import StepRecords
 
-# the folder holding the ``mmseg_sipe`` package: on PYTHONPATH of every step
-PACKAGE_PARENT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 STEPS = ('stage1', 'make_cam', 'eval_cam', 'cam2ir', 'eval_ir', 'train_irn',
          'make_seg_labels', 'eval_seg_labels', 'stage2', 'test_stage2',
          'visualize')
+
+
 @dataclass
 class StepResult:
     name: str
     seconds: float
     metrics: Dict
     skipped: bool = False
-
-
-def _free_port() -> int:
-    import socket
-    with socket.socket() as s:
-        s.bind(('127.0.0.1', 0))
-        return s.getsockname()[1]
 
 
 class PipelineRunner:
@@ -110,33 +102,11 @@ class PipelineRunner:
 
     # ------------------------------------------------------------------
     def _run(self, args: Sequence[str], distributed: bool = False) -> None:
-        env = dict(os.environ)
-        # the pipeline trusts the checkpoints it wrote itself (torch>=2.6)
-        env['SIPE_TRUSTED_CHECKPOINT_DIRS'] = os.pathsep.join(
-            [self.work_dir] + ([env['SIPE_TRUSTED_CHECKPOINT_DIRS']]
-                               if env.get('SIPE_TRUSTED_CHECKPOINT_DIRS')
-                               else []))
-        env['PYTHONPATH'] = os.pathsep.join(
-            [PACKAGE_PARENT] + ([env['PYTHONPATH']] if env.get('PYTHONPATH') else []))
-        env.setdefault('PYTHONUNBUFFERED', '1')
-        if distributed and self.gpus > 1:
-            cmd = [sys.executable, '-m', 'torch.distributed.run',
-                   f'--nproc_per_node={self.gpus}',
-                   f'--master_port={_free_port()}', '-m', *self._module(args),
-                   '--launcher', 'pytorch']
-        else:
-            cmd = [sys.executable, '-m', *self._module(args)]
-        self.log('  $ ' + ' '.join(cmd))
-        proc = subprocess.run(cmd, env=env)
-        if proc.returncode != 0:
-            raise JobError(
-                f'step command failed with exit code {proc.returncode}: '
-                f"{' '.join(cmd)} (rerun the pipeline to resume)")
-
-    @staticmethod
-    def _module(args: Sequence[str]) -> List[str]:
-        """``['train', ...]`` -> ``['mmseg_sipe.cli.train', ...]``."""
-        return [f'mmseg_sipe.cli.{args[0]}', *args[1:]]
+        """Run the user-facing command ``args`` (``['train', cfg, ...]``) in
+        a subprocess (:func:`~.launch.run_step`); ``distributed``: with
+        ``gpus`` processes."""
+        run_step(args, self.work_dir,
+                 nproc=self.gpus if distributed else 1, log=self.log)
 
     def _seed_opts(self) -> List[str]:
         return [f'randomness.seed={self.seed}'] if self.seed is not None \
@@ -340,7 +310,6 @@ class PipelineRunner:
 
     @staticmethod
     def _latest_test_miou(wd: str) -> Optional[float]:
-        import glob
         files = sorted(glob.glob(osp.join(wd, '*', '*.json')))
         for path in reversed(files):
             with open(path) as f:

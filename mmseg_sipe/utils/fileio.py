@@ -7,7 +7,8 @@ when complete.  A failed write (disk full, an exception while encoding)
 removes its temp file before the error propagates, so an existing ``<path>``
 is always complete.  A process killed mid-write (``SIGKILL``, power loss) can
 still leave a temp file behind; :func:`remove_stale_temps` deletes those at
-the start of the next run.
+the start of the next run.  With ``fsync=True`` (checkpoints) the data and
+the rename are flushed to disk before the call returns.
 """
 import contextlib
 import os
@@ -27,16 +28,21 @@ def temp_path(path: str) -> str:
 
 
 @contextlib.contextmanager
-def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
+def atomic_write(path: str, mode: str = 'wb',
+                 fsync: bool = False) -> Iterator[IO]:
     """Open a temp file next to ``path``; rename it onto ``path`` on success.
 
-    On any exception inside the block (or while closing / renaming) the temp
-    file is removed and the exception re-raised unchanged, so the caller's
-    message (e.g. ``[Errno 28] No space left on device``) reaches the user.
+    On any exception inside the block (or while flushing / closing /
+    renaming) the temp file is removed and the exception re-raised
+    unchanged, so the caller's message (e.g. ``[Errno 28] No space left on
+    device``) reaches the user.
 
     Args:
         path (str): Final file name; its folder is created if needed.
         mode (str): ``'wb'`` (default) or ``'w'`` (text, UTF-8).
+        fsync (bool): Durable write: fsync the data before the rename and
+            the folder after it (best effort), so that a power loss right
+            after the call leaves the new file, not an empty one.
 
     Example::
 
@@ -51,11 +57,34 @@ def atomic_write(path: str, mode: str = 'wb') -> Iterator[IO]:
         with open(tmp, mode,
                   **({} if 'b' in mode else dict(encoding='utf-8'))) as f:
             yield f
+            if fsync:
+                f.flush()
+                os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.remove(tmp)
         raise
+    if fsync:
+        _fsync_folder(path)
+
+
+def _fsync_folder(path: str) -> None:
+    """Make the rename onto ``path`` durable (best effort: some file
+    systems cannot open or fsync a folder)."""
+    with contextlib.suppress(OSError):
+        dfd = os.open(osp.dirname(osp.abspath(path)), os.O_RDONLY)
+        try:
+            os.fsync(dfd)
+        finally:
+            os.close(dfd)
+
+
+def atomic_write_bytes(path: str, data: bytes, fsync: bool = False) -> None:
+    """Write ``data`` to ``path`` through :func:`atomic_write` (``fsync``:
+    durably, as for checkpoints)."""
+    with atomic_write(path, fsync=fsync) as f:
+        f.write(data)
 
 
 def remove_stale_temps(directory: str) -> List[str]:

@@ -5,6 +5,8 @@ from typing import Dict, Optional
 
 import torch
 
+from .checkpoint import (CheckpointMismatchError, check_checkpoint_fits,
+                         load_checkpoint_file, write_checkpoint_bytes)
 from .errors import UserError
 
 
@@ -144,7 +146,6 @@ def convert_sipe_state_dict(ref: Dict[str, torch.Tensor]
 def load_reference_checkpoint(path: str) -> Dict[str, torch.Tensor]:
     """Read a reference checkpoint (``{'net': sd}`` or a bare state dict)
     with ``weights_only`` loading (plain tensors need nothing else)."""
-    from .checkpoint import load_checkpoint_file
     ckpt = load_checkpoint_file(path, map_location='cpu')
     if isinstance(ckpt, dict) and 'net' in ckpt:
         ckpt = ckpt['net']
@@ -170,7 +171,6 @@ def verify_converted(state_dict: Dict[str, torch.Tensor], config: str,
 
     import mmseg_sipe  # noqa: F401  (registers SIPEClassifier)
     from mmseg_sipe.registry import MODELS
-    from .checkpoint import check_checkpoint_fits
     from .config import load_config
     model_cfg = copy.deepcopy(load_config(config).model)
     model_cfg.backbone.pop('init_cfg', None)
@@ -191,7 +191,6 @@ def convert_reference_file(src: str, dst: str,
     import io
     import os.path as osp
 
-    from .checkpoint import CheckpointMismatchError, atomic_write
     if not osp.isfile(src):
         raise FileNotFoundError(f'source checkpoint not found: {src}')
     try:
@@ -212,5 +211,5 @@ def convert_reference_file(src: str, dst: str,
     buf = io.BytesIO()
     torch.save(dict(state_dict=state_dict,
                     meta=dict(converted_from=osp.basename(src))), buf)
-    atomic_write(dst, buf.getvalue())
+    write_checkpoint_bytes(dst, buf.getvalue())
     return len(state_dict)

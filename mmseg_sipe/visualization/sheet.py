@@ -1,6 +1,4 @@
 """Render rows of image | ground truth | CAM | IS-CAM | CRF | pseudo label."""
-import os
-import os.path as osp
 from typing import List, Optional, Sequence
 
 import cv2
@@ -8,6 +6,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ..datasets.label_io import voc_palette
+from ..utils.fileio import atomic_write
 
 _PAL = np.asarray(voc_palette(), np.uint8).reshape(256, 3)
 COLUMNS = ('image', 'ground truth', 'CAM', 'IS-CAM', 'CRF labels',
@@ -82,7 +81,6 @@ def render_sheet(rows: List[np.ndarray], names: Sequence[str],
 
 
 def save_sheet(path: str, sheet: np.ndarray) -> None:
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
-    tmp = f'{path}.tmp{os.getpid()}.png'
-    Image.fromarray(sheet).save(tmp)
-    os.replace(tmp, path)
+    """Write the sheet as a PNG, atomically."""
+    with atomic_write(path) as f:
+        Image.fromarray(sheet).save(f, format='PNG')

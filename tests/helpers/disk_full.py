@@ -4,13 +4,13 @@
 Once imported, every binary write to a file whose path contains
 ``$SIPE_TEST_DISK_FULL`` writes the first half of the data and then fails
 with ``OSError(ENOSPC)`` -- what ``write(2)`` does when the disk fills up in
-the middle of a checkpoint.  Other files are written normally.
+the middle of a checkpoint.  Other files are written normally.  In-process
+tests patch ``builtins.open`` with :func:`full_disk_open` instead.
 """
 import builtins
 import errno
 import os
 
-_real_open = builtins.open
 MATCH = os.environ.get('SIPE_TEST_DISK_FULL', '')
 
 
@@ -34,12 +34,20 @@ class _FullDiskFile:
         self._f.close()
 
 
-def _open(file, mode='r', *args, **kwargs):
-    f = _real_open(file, mode, *args, **kwargs)
-    if (MATCH and isinstance(file, (str, os.PathLike)) and 'b' in mode
-            and ('w' in mode or 'x' in mode) and MATCH in os.fspath(file)):
-        return _FullDiskFile(f)
-    return f
+def full_disk_open(match: str):
+    """``builtins.open`` (as it is now), except that binary writes to a path
+    containing ``match`` hit a full disk."""
+    real_open = builtins.open
+
+    def _open(file, mode='r', *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if (match and isinstance(file, (str, os.PathLike)) and 'b' in mode
+                and ('w' in mode or 'x' in mode) and match in os.fspath(file)):
+            return _FullDiskFile(f)
+        return f
+
+    return _open
 
 
-builtins.open = _open
+if MATCH:
+    builtins.open = full_disk_open(MATCH)

@@ -1,4 +1,6 @@
-"""Helpers for tool-level tests (importable as ``sipe_testing``)."""
+"""Helpers shared by the tests (importable as ``sipe_testing``): running
+the tools, their options, and small models."""
+import importlib.util
 import os
 import os.path as osp
 import subprocess
@@ -41,25 +43,72 @@ def free_port():
         return s.getsockname()[1]
 
 
+def load_tool(path, name=None):
+    """The module of the tool script at ``path`` (relative to the
+    repository root), loaded as ``name`` (default: its file name)."""
+    name = name or osp.splitext(osp.basename(path))[0]
+    spec = importlib.util.spec_from_file_location(name, osp.join(ROOT, path))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+SPLITS = ('train', 'val', 'test')
+
+
+def data_root_opts(data_root):
+    """``--cfg-options`` values pointing a config and its three data
+    loaders at ``data_root``."""
+    return [f'data_root={data_root}'] + [
+        f'{split}_dataloader.dataset.data_root={data_root}'
+        for split in SPLITS
+    ]
+
+
+def loader_opts(batch_size):
+    """``--cfg-options`` values: total batch ``batch_size``, and no loader
+    worker processes."""
+    opts = [f'train_dataloader.batch_size={batch_size}']
+    for split in SPLITS:
+        opts += [f'{split}_dataloader.num_workers=0',
+                 f'{split}_dataloader.persistent_workers=False']
+    return opts
+
+
 def demo_train_opts(data_root, epochs=1, extra=()):
     """``--cfg-options`` that make ``configs/sipe/demo_r18.py`` (or a child)
     train quickly on a tiny demo dataset: batch 4, no loader workers,
     ``epochs`` epochs with validation at the end, log every iteration."""
     return [
-        '--cfg-options', f'data_root={data_root}',
-        f'train_dataloader.dataset.data_root={data_root}',
-        f'val_dataloader.dataset.data_root={data_root}',
-        f'test_dataloader.dataset.data_root={data_root}',
-        'train_dataloader.batch_size=4', 'train_dataloader.num_workers=0',
-        'train_dataloader.persistent_workers=False',
-        'val_dataloader.num_workers=0',
-        'val_dataloader.persistent_workers=False',
-        'test_dataloader.num_workers=0',
-        'test_dataloader.persistent_workers=False',
+        '--cfg-options', *data_root_opts(data_root), *loader_opts(4),
         f'train_cfg.max_epochs={epochs}', f'train_cfg.val_interval={epochs}',
         f'param_scheduler.0.end={epochs}', 'default_hooks.logger.interval=1',
         *extra
     ]
+
+
+def seg_preprocessor(**kw):
+    """The configs' ``SegDataPreProcessor`` (ImageNet mean and std, BGR
+    images to RGB), with ``kw`` added."""
+    return dict(
+        type='SegDataPreProcessor',
+        mean=[123.675, 116.28, 103.53],
+        std=[58.395, 57.12, 57.375],
+        bgr_to_rgb=True,
+        **kw)
+
+
+def build_seeded(cfg, seed=0, init_weights=True):
+    """``MODELS.build(cfg)`` after ``torch.manual_seed(seed)`` (and its
+    ``init_weights``): the same random model for the same ``seed``."""
+    import torch
+
+    from mmseg_sipe.registry import MODELS
+    torch.manual_seed(seed)
+    model = MODELS.build(cfg)
+    if init_weights:
+        model.init_weights()
+    return model
 
 
 def fp16_cpu_ok():

@@ -261,23 +261,33 @@ def test_atomic_write_cleans_up_on_failure(tmp_path):
     ]
 
 
-def test_disk_full_names_the_image_and_leaves_no_temp(tiny_demo, tmp_path,
-                                                      monkeypatch):
-    cfg = Config.fromfile(CFG)
+@pytest.fixture
+def cam_job(tiny_demo, tmp_path):
+    """``(random demo model, three demo images, CAM output directory)``."""
     torch.manual_seed(0)
-    model = MODELS.build(cfg.model).eval()
-    items = _items(tiny_demo)[:3]
-    out = str(tmp_path / 'cam')
-    victim = items[1]['name']
+    model = MODELS.build(Config.fromfile(CFG).model).eval()
+    return model, _items(tiny_demo)[:3], str(tmp_path / 'cam')
+
+
+def _full_disk_for(victim, monkeypatch, partial=b''):
+    """``np.savez`` fails with ENOSPC on ``victim``'s CAM file after
+    writing ``partial``; returns the real ``np.savez``."""
     real_savez = np.savez
 
     def savez(f, **arrays):
         if osp.basename(f.name).startswith(victim + '.npz.tmp'):
-            f.write(b'PK\x03\x04 partial')
+            f.write(partial)
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         return real_savez(f, **arrays)
 
     monkeypatch.setattr(np, 'savez', savez)
+    return real_savez
+
+
+def test_disk_full_names_the_image_and_leaves_no_temp(cam_job, monkeypatch):
+    model, items, out = cam_job
+    victim = items[1]['name']
+    real_savez = _full_disk_for(victim, monkeypatch, b'PK\x03\x04 partial')
     with pytest.raises(JobError) as exc:
         make_cams(model, items, out, scales=(1.0, ), num_workers=0)
     msg = str(exc.value)
@@ -303,21 +313,10 @@ def test_disk_full_names_the_image_and_leaves_no_temp(tiny_demo, tmp_path,
                       it['name'] + '.npz' for it in items)
 
 
-def test_disk_full_with_skip_bad_counts_the_right_image(
-        tiny_demo, tmp_path, monkeypatch):
-    cfg = Config.fromfile(CFG)
-    model = MODELS.build(cfg.model).eval()
-    items = _items(tiny_demo)[:3]
-    out = str(tmp_path / 'cam')
+def test_disk_full_with_skip_bad_counts_the_right_image(cam_job, monkeypatch):
+    model, items, out = cam_job
     victim = items[0]['name']
-    real_savez = np.savez
-
-    def savez(f, **arrays):
-        if osp.basename(f.name).startswith(victim + '.npz.tmp'):
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-        return real_savez(f, **arrays)
-
-    monkeypatch.setattr(np, 'savez', savez)
+    _full_disk_for(victim, monkeypatch)
     summary = make_cams(model,
                         items,
                         out,

@@ -7,6 +7,7 @@ from PIL import Image
 from mmseg_sipe.datasets import SIPECOCODataset
 from mmseg_sipe.datasets.metainfo import COCO_CLASSES
 from mmseg_sipe.registry import DATASETS
+from sipe_testing import load_tool
 
 # the real COCO 2014 category ids (1..90 with gaps)
 CAT_IDS = (
@@ -166,14 +167,7 @@ def test_coco_missing_keys(tmp_path):
 
 
 def test_make_cls_labels_tool_coco(tmp_path):
-    import importlib.util
-    import os.path as osp
-    path = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'make_cls_labels.py')
-    spec = importlib.util.spec_from_file_location('make_cls_labels', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool('tools/dataset_converters/make_cls_labels.py')
     json_path = make_coco(tmp_path, ANNS)
     out = tmp_path / 'cls_labels_coco.npy'
     assert mod.main(['coco', str(json_path), str(out)]) == 0

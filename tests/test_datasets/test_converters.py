@@ -1,9 +1,7 @@
 """Tests of the VOC+SBD and COCO converters (synthetic data in tmp_path)."""
-import importlib.util
 import io
 import json
 import os
-import os.path as osp
 
 import numpy as np
 import pytest
@@ -12,10 +10,12 @@ import scipy.sparse
 from PIL import Image
 
 from mmseg_sipe.datasets.checker import check_voc_root
-from mmseg_sipe.datasets.converters.coco_wsss import (
-    coco_category_mapping, convert_coco_wsss, polygons_to_mask,
-    rasterize_annotations, rle_counts_to_string, rle_decode, rle_encode,
+from mmseg_sipe.datasets.converters.coco_masks import (
+    polygons_to_mask, rle_counts_to_string, rle_decode, rle_encode,
     rle_string_to_counts, scanline_fill)
+from mmseg_sipe.datasets.converters.coco_wsss import (coco_category_mapping,
+                                                      convert_coco_wsss,
+                                                      rasterize_annotations)
 from mmseg_sipe.datasets.converters.voc_aug import (convert_voc_aug,
                                                     make_train_aug_list,
                                                     plan_label_sources,
@@ -23,17 +23,11 @@ from mmseg_sipe.datasets.converters.voc_aug import (convert_voc_aug,
 from mmseg_sipe.datasets.labels import load_coco_instances
 from mmseg_sipe.datasets.metainfo import COCO_CLASSES
 from mmseg_sipe.datasets.label_io import voc_palette
-
-TOOLS = osp.join(
-    osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters')
+from sipe_testing import load_tool
 
 
 def _load_tool(name):
-    spec = importlib.util.spec_from_file_location(
-        f'_tool_{name}', osp.join(TOOLS, name + '.py'))
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool(f'tools/dataset_converters/{name}.py', f'_tool_{name}')
 
 
 def _png(path):
@@ -387,21 +381,8 @@ COCO_IDS = [
 
 def _coco_json(path, anns, images=None, categories=None):
     images = images if images is not None else [
-        dict(
-            id=9,
-            file_name='COCO_train2014_000000000009.jpg',
-            height=10,
-            width=12),
-        dict(
-            id=25,
-            file_name='COCO_train2014_000000000025.jpg',
-            height=6,
-            width=5),
-        dict(
-            id=30,
-            file_name='COCO_train2014_000000000030.jpg',
-            height=8,
-            width=8),
+        dict(id=i, file_name=f'COCO_train2014_{i:012d}.jpg', height=h,
+             width=w) for i, h, w in ((9, 10, 12), (25, 6, 5), (30, 8, 8))
     ]
     if categories is None:
         # listed out of id order on purpose
@@ -420,55 +401,35 @@ def _box_rle(h, w, rows, cols):
     return m
 
 
+def _ann(ann_id, image_id, category_id, segmentation, area=None,
+         iscrowd=0):
+    """A COCO annotation; without ``area`` the key is left out."""
+    ann = dict(id=ann_id, image_id=image_id, category_id=category_id,
+               iscrowd=iscrowd)
+    if area is not None:
+        ann['area'] = area
+    ann['segmentation'] = segmentation
+    return ann
+
+
 def _anns():
     car = _box_rle(10, 12, slice(2, 4), slice(3, 6))
     dog = _box_rle(10, 12, slice(6, 9), slice(7, 11))
     crowd = _box_rle(10, 12, slice(0, 10), slice(9, 12))
     return [
         # image 9: small car listed first, no 'area' (computed: 6)
-        dict(
-            id=101,
-            image_id=9,
-            category_id=3,
-            iscrowd=0,
-            segmentation=dict(size=[10, 12], counts=rle_encode(car))),
-        dict(
-            id=102,
-            image_id=9,
-            category_id=1,
-            iscrowd=0,
-            area=56.0,
-            segmentation=[[1, 1, 9, 1, 9, 8, 1, 8]]),
-        dict(
-            id=103,
-            image_id=9,
-            category_id=18,
-            iscrowd=0,
-            area=12.0,
-            segmentation=dict(
-                size=[10, 12], counts=rle_counts_to_string(rle_encode(dog)))),
-        dict(
-            id=104,
-            image_id=9,
-            category_id=90,
-            iscrowd=1,
-            area=30.0,
-            segmentation=dict(size=[10, 12], counts=rle_encode(crowd))),
+        _ann(101, 9, 3, dict(size=[10, 12], counts=rle_encode(car))),
+        _ann(102, 9, 1, [[1, 1, 9, 1, 9, 8, 1, 8]], area=56.0),
+        _ann(103, 9, 18,
+             dict(size=[10, 12],
+                  counts=rle_counts_to_string(rle_encode(dog))),
+             area=12.0),
+        _ann(104, 9, 90, dict(size=[10, 12], counts=rle_encode(crowd)),
+             area=30.0, iscrowd=1),
         # image 30: a two-part airplane under a bus
-        dict(
-            id=105,
-            image_id=30,
-            category_id=5,
-            iscrowd=0,
-            area=18.0,
-            segmentation=[[0, 0, 3, 0, 3, 3, 0, 3], [5, 5, 8, 5, 8, 8, 5, 8]]),
-        dict(
-            id=106,
-            image_id=30,
-            category_id=6,
-            iscrowd=0,
-            area=16.0,
-            segmentation=[[2, 2, 6, 2, 6, 6, 2, 6]]),
+        _ann(105, 30, 5, [[0, 0, 3, 0, 3, 3, 0, 3], [5, 5, 8, 5, 8, 8, 5, 8]],
+             area=18.0),
+        _ann(106, 30, 6, [[2, 2, 6, 2, 6, 6, 2, 6]], area=16.0),
     ]
 
 

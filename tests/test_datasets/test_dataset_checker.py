@@ -1,12 +1,11 @@
-import importlib.util
 import os
-import os.path as osp
 
 import numpy as np
 from PIL import Image
 
 from mmseg_sipe.datasets.checker import (check_label_map, check_split_file,
                                          check_voc_root)
+from sipe_testing import load_tool
 
 
 def _names(root, split):
@@ -15,13 +14,7 @@ def _names(root, split):
 
 
 def _load_cli():
-    path = osp.join(
-        osp.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'check_dataset.py')
-    spec = importlib.util.spec_from_file_location('check_dataset', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool('tools/dataset_converters/check_dataset.py')
 
 
 def _messages(problems):

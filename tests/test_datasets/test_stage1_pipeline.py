@@ -23,15 +23,17 @@ def mmseg_scope():
         yield
 
 
+def _dataset(demo_root, seed, **kw):
+    """The demo dataset with ``kw``, numpy's random state seeded."""
+    np.random.seed(seed)
+    return DATASETS.build(
+        dict(type='SIPEVOCDataset', data_root=str(demo_root), **kw))
+
+
 def test_full_stage1_pipeline(demo_root):
-    np.random.seed(0)
-    ds = DATASETS.build(
-        dict(
-            type='SIPEVOCDataset',
-            data_root=str(demo_root),
-            ann_file='ImageSets/Segmentation/train_aug.txt',
-            label_source='xml',
-            pipeline=PIPELINE))
+    ds = _dataset(
+        demo_root, 0, ann_file='ImageSets/Segmentation/train_aug.txt',
+        label_source='xml', pipeline=PIPELINE)
     for i in range(3):
         out = ds[i]
         x, sample = out['inputs'], out['data_samples']
@@ -59,13 +61,9 @@ def test_full_stage1_pipeline(demo_root):
 
 
 def test_pipeline_without_seg_maps(demo_root):
-    np.random.seed(1)
-    ds = DATASETS.build(
-        dict(
-            type='SIPEVOCDataset',
-            data_root=str(demo_root),
-            with_seg_map=False,
-            pipeline=[p for p in PIPELINE if p['type'] != 'LoadAnnotations']))
+    ds = _dataset(
+        demo_root, 1, with_seg_map=False,
+        pipeline=[p for p in PIPELINE if p['type'] != 'LoadAnnotations'])
     out = ds[0]
     assert out['inputs'].shape == (3, 512, 512)
     assert 'gt_sem_seg' not in out['data_samples']

@@ -10,6 +10,7 @@ from mmseg_sipe.datasets.labels import (labels_from_xml, lookup_cls_label,
                                         parse_voc_xml, read_split_file)
 from mmseg_sipe.datasets.metainfo import VOC_CLASSES
 from mmseg_sipe.registry import DATASETS
+from sipe_testing import load_tool
 
 FG = VOC_CLASSES[1:]
 
@@ -171,17 +172,13 @@ def test_empty_split_file(demo_copy):
         SIPEVOCDataset(data_root=str(demo_copy), ann_file='empty.txt')
 
 
-def test_missing_image(demo_copy):
-    name = _names(demo_copy)[2]
-    os.remove(demo_copy / 'JPEGImages' / f'{name}.jpg')
-    with pytest.raises(FileNotFoundError, match=f'{name}.jpg'):
-        SIPEVOCDataset(data_root=str(demo_copy))
-
-
-def test_missing_xml(demo_copy):
-    name = _names(demo_copy)[1]
-    os.remove(demo_copy / 'Annotations' / f'{name}.xml')
-    with pytest.raises(FileNotFoundError, match=f'{name}.xml'):
+@pytest.mark.parametrize('index, folder, ext', [(2, 'JPEGImages', 'jpg'),
+                                                (1, 'Annotations', 'xml')],
+                         ids=['image', 'xml'])
+def test_missing_file(demo_copy, index, folder, ext):
+    name = _names(demo_copy)[index]
+    os.remove(demo_copy / folder / f'{name}.{ext}')
+    with pytest.raises(FileNotFoundError, match=f'{name}.{ext}'):
         SIPEVOCDataset(data_root=str(demo_copy))
 
 
@@ -262,13 +259,7 @@ def test_bad_arguments(demo_root):
 
 
 def test_make_cls_labels_tool(demo_root, tmp_path, capsys):
-    import importlib.util
-    path = os.path.join(
-        os.path.dirname(__file__), '..', '..', 'tools', 'dataset_converters',
-        'make_cls_labels.py')
-    spec = importlib.util.spec_from_file_location('make_cls_labels', path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
+    mod = load_tool('tools/dataset_converters/make_cls_labels.py')
     out = tmp_path / 'cls_labels_demo.npy'
     assert mod.main(['voc', str(demo_root), str(out)]) == 0
     table = np.load(out, allow_pickle=True).item()

@@ -73,6 +73,16 @@ def as_tensors(batch):
                          batch['data_samples']]).float())
 
 
+def assert_same_next_batch(hook, other, step):
+    """Both hooks extend the same batch of ``step`` identically."""
+    a, b = make_batch(step), make_batch(step)
+    hook.extend_batch(a)
+    other.extend_batch(b)
+    for x, y in zip(as_tensors(a), as_tensors(b)):
+        assert torch.equal(x, y)
+    return b
+
+
 def test_bank_matches_reference_transcription():
     hook = ImageBankHook(num_samples=4)
     hook.setup(K, seed=7)
@@ -146,11 +156,7 @@ def test_state_round_trip_is_weights_only_safe():
     other = ImageBankHook(num_samples=4)
     other.setup(K, seed=99)
     other.load_state(state)
-    a, b = make_batch(10), make_batch(10)
-    hook.extend_batch(a)
-    other.extend_batch(b)
-    for x, y in zip(as_tensors(a), as_tensors(b)):
-        assert torch.equal(x, y)
+    b = assert_same_next_batch(hook, other, 10)
     assert b['data_samples'][-1].metainfo['img_shape'] == (8, 8)
     with pytest.raises(ValueError, match='slots'):
         small = ImageBankHook()
@@ -170,11 +176,7 @@ def test_checkpoint_hooks_restore_on_resume():
     resumed = ImageBankHook(num_samples=4)
     resumed.after_load_checkpoint(runner, ckpt)  # before before_train
     resumed.before_train(runner)
-    a, b = make_batch(1), make_batch(1)
-    hook.extend_batch(a)
-    resumed.extend_batch(b)
-    for x, y in zip(as_tensors(a), as_tensors(b)):
-        assert torch.equal(x, y)
+    assert_same_next_batch(hook, resumed, 1)
     off = ImageBankHook(save_in_checkpoint=False)
     off.before_train(runner)
     ckpt = {}

@@ -119,9 +119,8 @@ def test_from_redoes_its_step_and_everything_after_it(setup):
     assert calls == steps[steps.index('cam2ir'):]
 
 
-def test_interrupted_step_resumes_with_same_inputs_only(setup):
-    cfg, work, _ = setup
-    calls = []
+def _interrupted_in_stage1(cfg, work, calls):
+    """A run killed in stage1 after it wrote a partial checkpoint."""
     runner = _runner(cfg, work, calls, [])
 
     def killed():
@@ -132,6 +131,13 @@ def test_interrupted_step_resumes_with_same_inputs_only(setup):
     runner.step_stage1 = killed
     with pytest.raises(KeyboardInterrupt):
         runner.run()
+    return runner
+
+
+def test_interrupted_step_resumes_with_same_inputs_only(setup):
+    cfg, work, _ = setup
+    calls = []
+    runner = _interrupted_in_stage1(cfg, work, calls)
     assert osp.isfile(runner.path('steps', 'stage1.started.json'))
     # same inputs: resumed, the partial outputs are kept for --resume
     calls.clear()
@@ -145,16 +151,7 @@ def test_interrupted_step_resumes_with_same_inputs_only(setup):
 
 def test_interrupted_step_with_other_inputs_starts_afresh(setup):
     cfg, work, _ = setup
-    runner = _runner(cfg, work, [], [])
-
-    def killed():
-        os.makedirs(runner.path('stage1'), exist_ok=True)
-        with open(runner.path('stage1', 'partial.pth'), 'w') as f:
-            f.write('x')
-        raise KeyboardInterrupt
-    runner.step_stage1 = killed
-    with pytest.raises(KeyboardInterrupt):
-        runner.run()
+    _interrupted_in_stage1(cfg, work, [])
     cfg2 = Config(cfg.to_dict())
     cfg2.stage1_options = ['optim_wrapper.optimizer.lr=0.05']
     msgs = []

@@ -2,8 +2,6 @@
 without saying so, and checkpoint writes are atomic (in-process, no
 training)."""
 import copy
-import errno
-import os
 import os.path as osp
 import pathlib
 import pickle
@@ -22,13 +20,16 @@ from mmseg_sipe.utils.checkpoint import (CheckpointDownloadError,
                                          CheckpointWriteError,
                                          UntrustedCheckpointError,
                                          _history_buffer_getattr,
-                                         atomic_write, check_checkpoint_fits,
-                                         is_trusted, load_checkpoint_file,
+                                         check_checkpoint_fits, is_trusted,
+                                         load_checkpoint_file,
                                          resolve_last_checkpoint,
                                          trust_checkpoints, untrust_all)
+from mmseg_sipe.utils.checkpoint import \
+    write_checkpoint_bytes as atomic_write
 from mmseg_sipe.utils.cli import format_error
 from mmseg_sipe.utils.config import load_config
 
+from disk_full import full_disk_open
 from pickle_payload import save_payload
 
 
@@ -104,6 +105,18 @@ def test_runner_checkpoint_loads_weights_only_anywhere(tmp_path):
     hub = out['message_hub']['log_scalars']['loss']
     assert isinstance(hub, HistoryBuffer) and hub.mean() == 1.0
     assert out['meta']['np_scalar'] == 3.0
+
+
+def test_numpy_objects_load_after_numpy_core_was_imported(tmp_path):
+    """numpy 1.26 has a partial ``numpy._core`` (no ``multiarray``) that a
+    reference to a numpy-2 pickle imports; the allow-list must not look
+    there (a checkpoint the official stack wrote failed to load)."""
+    import numpy._core  # noqa: F401
+    ckpt = tmp_path / 'epoch_1.pth'
+    torch.save(dict(meta=dict(s=np.float32(2.5), a=np.arange(4))), ckpt)
+    out = load_checkpoint_file(str(ckpt))
+    assert out['meta']['s'] == 2.5
+    np.testing.assert_array_equal(out['meta']['a'], np.arange(4))
 
 
 def test_getattr_only_for_history_buffer_statistics():
@@ -231,27 +244,7 @@ def test_atomic_write_on_full_disk_keeps_old_file(tmp_path, monkeypatch):
     import builtins
     target = tmp_path / 'epoch_2.pth'
     target.write_bytes(b'old complete checkpoint')
-    real_open = builtins.open
-
-    class Full:
-        def __init__(self, f):
-            self.f = f
-
-        def write(self, data):
-            self.f.write(data[:3])
-            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-        def __enter__(self):
-            return self
-
-        def __exit__(self, *a):
-            self.f.close()
-
-    def fake_open(file, mode='r', *a, **kw):
-        f = real_open(file, mode, *a, **kw)
-        return Full(f) if 'epoch_2.pth' in str(file) and 'w' in mode else f
-
-    monkeypatch.setattr(builtins, 'open', fake_open)
+    monkeypatch.setattr(builtins, 'open', full_disk_open('epoch_2.pth'))
     with pytest.raises(CheckpointWriteError) as info:
         atomic_write(str(target), b'new' * 1000)
     monkeypatch.undo()

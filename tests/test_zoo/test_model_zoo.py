@@ -1,7 +1,6 @@
 """Model zoo: README tables follow mmseg's model-index parser rules, the
 metafiles are in sync, and the update tool fills the right cells."""
 import glob
-import importlib.util
 import json
 import os
 import os.path as osp
@@ -11,17 +10,16 @@ import shutil
 import pytest
 import yaml
 
+from sipe_testing import load_tool
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 README = osp.join(ROOT, 'configs', 'sipe', 'README.md')
 METAFILE = osp.join(ROOT, 'configs', 'sipe', 'metafile.yaml')
-TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'update_model_zoo.py')
+TOOL = 'tools/analysis_tools/update_model_zoo.py'
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('update_model_zoo', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool(TOOL)
 
 
 # ---- an independent re-implementation of mmseg's

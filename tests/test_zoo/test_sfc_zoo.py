@@ -2,7 +2,6 @@
 mmseg's model-index rules, paper numbers stay out of the measured table,
 the metafile is in sync and registered in model-index.yml."""
 import glob
-import importlib.util
 import json
 import os.path as osp
 import re
@@ -10,18 +9,17 @@ import re
 import yaml
 from mmengine.config import Config
 
+from sipe_testing import load_tool
+
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 README = osp.join(ROOT, 'configs', 'sfc', 'README.md')
 METAFILE = osp.join(ROOT, 'configs', 'sfc', 'metafile.yaml')
-TOOL = osp.join(ROOT, 'tools', 'analysis_tools', 'update_model_zoo.py')
+TOOL = 'tools/analysis_tools/update_model_zoo.py'
 STAGE2 = 'deeplabv2_r101-d8_4xb4-20k_voc12aug-sfc-pseudo-512x512.py'
 
 
 def _tool():
-    spec = importlib.util.spec_from_file_location('update_model_zoo', TOOL)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_tool(TOOL)
 
 
 def _tables(text):

@@ -31,16 +31,15 @@ Without WORK_DIRs it only regenerates the metafiles.
 import argparse
 import glob
 import json
-import os
 import os.path as osp
 import re
 import sys
-import tempfile
 from typing import Dict, List, Optional, Tuple
 
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+sys.path.insert(0, ROOT)
 
 #: README columns the tool fills from measurements.
 MEASURED_COLUMNS = ('Mem (GB)', 'Inf time (fps)', 'Device', 'mIoU',
@@ -51,18 +50,11 @@ TTA_TYPES = ('SegTTAModel', 'CRFSegTTAModel')
 
 # ---------------------------------------------------------------- I/O
 def atomic_write(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` through a temp file and ``os.replace``."""
-    d = osp.dirname(osp.abspath(path))
-    os.makedirs(d, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=d, prefix='.' + osp.basename(path))
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if osp.exists(tmp):
-            os.remove(tmp)
-        raise
+    """Write ``text`` to ``path`` through the package's temp file + rename
+    (:func:`mmseg_sipe.utils.fileio.atomic_write`)."""
+    from mmseg_sipe.utils.fileio import atomic_write as open_atomic
+    with open_atomic(path, 'w') as f:
+        f.write(text)
 
 
 def read_json_lines(path: str) -> List[dict]:

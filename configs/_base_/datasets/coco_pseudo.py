@@ -33,6 +33,7 @@ tta_pipeline = [
         ])
 ]
 
+num_classes = 81  # 80 things + background
 dataset_type = 'COCOPseudoLabelDataset'
 data_root = 'data/coco2014'
 pseudo_label_dir = 'work_dirs/coco/ir_label'

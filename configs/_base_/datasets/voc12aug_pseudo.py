@@ -30,6 +30,7 @@ tta_pipeline = [
         ])
 ]
 
+num_classes = 21  # 20 classes + background
 pseudo_label_dir = 'work_dirs/voc/pseudo_label'
 
 train_dataloader = dict(

@@ -1,23 +1,16 @@
 # DeepLab-v2 as SIPE's stage two: ResNetV1c-101, output stride 8, ASPP = sum
 # of four dilated 3x3 classifiers (rates 6/12/18/24), test-time CRF available.
-# Built on mmseg's DeepLab-v3+ model config (backbone, data preprocessor),
+# Built on the DeepLab-v3+ model config (backbone, data preprocessor, CRF),
 # with its decode head replaced and no auxiliary head.
-_base_ = ['mmseg::_base_/models/deeplabv3plus_r50-d8.py', './test_crf.py']
-custom_imports = dict(imports=['mmseg_sipe'], allow_failed_imports=False)
+_base_ = ['./deeplabv3plus_r101-d8.py']
 
-data_preprocessor = dict(size=(512, 512))  # training crops
 model = dict(
-    type='CRFEncoderDecoder',
-    crf=_base_.test_crf,
-    data_preprocessor=data_preprocessor,
-    pretrained='open-mmlab://resnet101_v1c',
-    backbone=dict(depth=101),
     decode_head=dict(
         _delete_=True,
         type='DeepLabV2Head',
+        dilations=(6, 12, 18, 24),  # on the last stage
         in_channels=2048,
         in_index=3,
-        dilations=(6, 12, 18, 24),
         dropout_ratio=0.0,
         num_classes=21,
         align_corners=False,

@@ -5,14 +5,6 @@ max_iters = 80000
 train_cfg = dict(max_iters=max_iters, val_interval=8000)
 default_hooks = dict(checkpoint=dict(interval=8000))
 param_scheduler = [
-    dict(
-        type='LinearLR', start_factor=1e-6, by_epoch=False, begin=0, end=1500),
-    dict(
-        type='PolyLR',
-        eta_min=0.0,
-        power=1.0,
-        begin=1500,
-        end=max_iters,
-        by_epoch=False,
-    )
+    _base_.param_scheduler[0],  # the same 1500-iteration warm-up
+    dict(_base_.param_scheduler[1], end=max_iters)
 ]

@@ -4,7 +4,7 @@ import multiprocessing
 import sys
 from typing import Any, Callable, List, Optional, Sequence, TextIO
 
-from ..demo import atomic_write_bytes
+from ...utils.fileio import atomic_write_bytes
 
 
 def atomic_write_lines(path: str, lines: Sequence[str]) -> None:

@@ -9,8 +9,8 @@ from mmseg_sipe.registry import HOOKS
 from mmseg_sipe.utils.checkpoint import (ATOMIC_BACKEND,
                                          CheckpointMismatchError,
                                          check_checkpoint_fits, rank0_reports,
-                                         remove_stale_temporaries,
                                          resolve_last_checkpoint)
+from mmseg_sipe.utils.fileio import remove_stale_temps
 
 
 def _is_local(path) -> bool:
@@ -47,7 +47,7 @@ class SIPECheckpointHook(CheckpointHook):
             self.backend_args = dict(backend=ATOMIC_BACKEND)
         super().before_train(runner)
         if _is_local(self.out_dir) and is_main_process():
-            removed = remove_stale_temporaries(self.out_dir)
+            removed = remove_stale_temps(self.out_dir)
             if removed:
                 print_log(f'removed unfinished checkpoint writes of an '
                           f'earlier run: {", ".join(removed)}',

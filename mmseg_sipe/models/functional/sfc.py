@@ -11,9 +11,9 @@ arithmetic is SIPE's, the functions of :mod:`.sipe` are used as they are
   refines the normalised CAM with a feature affinity, applied twice;
 * :func:`argmax_seeds` -- seeds as the arg-max of the refined CAM with the
   background scaled by 0.3 (SIPE's structure seeds are not used);
-* :func:`class_balance_weights`, :func:`weighted_gsc_loss`,
-  :func:`cross_scale_consistency` -- the per-class weighted consistency
-  losses;
+* :func:`weighted_gsc_loss`, :func:`cross_scale_consistency` (weights from
+  :func:`.class_balance.class_balance_weights`) -- the per-class weighted
+  consistency losses;
 * :func:`shift_background`, :func:`combine_localization_maps` -- how the
   refined CAM and the prototype CAM become one localisation map.
 
@@ -26,15 +26,18 @@ is described in ``docs/method.md`` §17, which follows the reference code
 Precision: like :mod:`.sipe`, every function computes in float32 with
 autocast switched off for the inputs' device.
 """
-from typing import Dict, Optional, Sequence
+from typing import Dict, Optional
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from .sipe import (NORM_EPS, _check_4d, _check_grid, _f32, _float32_math,
-                   background_cam, instance_cam, l2_normalize, max_normalize,
-                   seed_chunk_size, seed_prototypes)
+from .common import (NORM_EPS, check_4d, check_grid, check_label_mask, f32,
+                     float32_math, l2_normalize)
+from .sipe import (background_cam, instance_cam, max_normalize,
+                   seed_prototypes)
+from .class_balance import foreground_weights, class_balance_weights
+from .structure_seeds import seed_chunk_size
 
 __all__ = [
     'pixel_correlation', 'argmax_seeds', 'prototype_cam', 'sfc_cams',
@@ -51,7 +54,7 @@ CAM2IR_PROTOTYPE_WEIGHT = 0.7  # cam2ir: refined CAM + 0.7 prototype CAM
 # ---------------------------------------------------------------------------
 # pixel-correlation module (§17.1)
 # ---------------------------------------------------------------------------
-@_float32_math
+@float32_math
 def pixel_correlation(norm_cam: Tensor,
                       pcm_feature: Tensor,
                       eps: float = NORM_EPS,
@@ -87,15 +90,15 @@ def pixel_correlation(norm_cam: Tensor,
     Returns:
         ``[N, K+1, h, w]`` float32.
     """
-    _check_4d('norm_cam', norm_cam)
-    _check_4d('pcm_feature', pcm_feature)
+    check_4d('norm_cam', norm_cam)
+    check_4d('pcm_feature', pcm_feature)
     if norm_cam.shape[0] != pcm_feature.shape[0]:
         raise ValueError(f'norm_cam {tuple(norm_cam.shape)} and pcm_feature '
                          f'{tuple(pcm_feature.shape)} differ in batch size')
     if chunk_size is not None and int(chunk_size) <= 0:
         raise ValueError(f'chunk_size must be positive, got {chunk_size}')
     n, _, h, w = pcm_feature.shape
-    m = _f32(norm_cam)
+    m = f32(norm_cam)
     if tuple(m.shape[-2:]) != (h, w):
         m = F.interpolate(m, size=(h, w), mode='bilinear', align_corners=True)
     m = m.flatten(2)  # [N, K+1, hw]
@@ -124,7 +127,7 @@ def pixel_correlation(norm_cam: Tensor,
 # ---------------------------------------------------------------------------
 # seeds, prototypes, prototype CAM (§17.2)
 # ---------------------------------------------------------------------------
-@_float32_math
+@float32_math
 @torch.no_grad()
 def argmax_seeds(refined_cam: Tensor,
                  label_mask: Tensor,
@@ -147,17 +150,9 @@ def argmax_seeds(refined_cam: Tensor,
     Returns:
         ``[N, K+1, h, w]`` float32 in {0, 1}, at most one 1 per pixel.
     """
-    _check_4d('refined_cam', refined_cam)
-    c = _f32(refined_cam)
-    mask = _f32(label_mask)
-    try:
-        ok = torch.broadcast_shapes(mask.shape, c.shape) == c.shape
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f'label_mask {tuple(mask.shape)} does not broadcast to the seeds '
-            f'{tuple(c.shape)}')
+    check_4d('refined_cam', refined_cam)
+    c = f32(refined_cam)
+    mask = check_label_mask(label_mask, c)
     c = torch.cat([c[:, :1] * bg_scale, c[:, 1:]], dim=1)
     idx = c.argmax(dim=1, keepdim=True)
     return torch.zeros_like(c).scatter_(1, idx, 1.0) * mask
@@ -184,7 +179,7 @@ def prototype_cam(refined_cam: Tensor,
         C_hie]``, ``is_cam`` ``[N, K+1, h, w]`` (not max-normalised, not
         masked); float32.
     """
-    _check_grid('refined_cam', refined_cam, 'hie_feature', hie_feature)
+    check_grid('refined_cam', refined_cam, 'hie_feature', hie_feature)
     seeds = argmax_seeds(refined_cam, label_mask, bg_scale)
     prototypes = seed_prototypes(seeds, hie_feature, denominator)
     return dict(seeds=seeds, prototypes=prototypes,
@@ -222,7 +217,7 @@ def sfc_cams(cam_logits: Tensor,
     """
     norm_cam = background_cam(cam_logits)
     if mask_cam:
-        norm_cam = norm_cam * _f32(label_mask)
+        norm_cam = norm_cam * f32(label_mask)
     refined = pixel_correlation(norm_cam, pcm_feature, chunk_size=chunk_size)
     out = prototype_cam(refined, hie_feature, label_mask, bg_scale,
                         denominator)
@@ -230,70 +225,9 @@ def sfc_cams(cam_logits: Tensor,
 
 
 # ---------------------------------------------------------------------------
-# class-balance weights and the weighted losses (§17.3)
+# class-weighted losses (§17.3)
 # ---------------------------------------------------------------------------
-def class_balance_weights(pixel_counts: Sequence[float],
-                          image_counts: Sequence[float],
-                          extra_images: float) -> Tensor:
-    """Per-class loss weights (§17.3, reference ``train``)::
-
-        a_k = P_k / (I_k + E);   a = a / mean_k(a)
-
-    ``P_k`` the class's pixel count, ``I_k`` its number of training images,
-    ``E`` the images the image bank adds per class (the reference's
-    ``660 * 4 * 3 / 20``).  The weights average to 1 over the classes that
-    have images; a class with ``I_k = 0`` never appears in training and gets
-    weight 1, outside the mean (on VOC and COCO every class has images, so
-    this is the reference formula; on the 4-class demo it keeps the 16
-    unused VOC classes from diluting the mean).
-
-    Args:
-        pixel_counts, image_counts: ``K`` non-negative numbers each, in class
-            order (foreground class ``k`` first at index 0).
-        extra_images: ``E``.
-
-    Returns:
-        ``[K]`` float32 (CPU).
-
-    Raises:
-        ValueError: lengths differ, a count is negative or not finite, a
-            denominator is not positive, or no class has images and
-            pixels.
-    """
-    p = torch.as_tensor(pixel_counts, dtype=torch.float64).flatten()
-    i = torch.as_tensor(image_counts, dtype=torch.float64).flatten()
-    if p.numel() != i.numel() or p.numel() == 0:
-        raise ValueError(f'pixel_counts ({p.numel()}) and image_counts '
-                         f'({i.numel()}) must give one number per class')
-    for name, x in (('pixel_counts', p), ('image_counts', i)):
-        if not torch.isfinite(x).all() or (x < 0).any():
-            raise ValueError(f'{name} must be finite and non-negative')
-    den = i + float(extra_images)
-    if not (den > 0).all():
-        raise ValueError('image_counts + extra_images must be positive for '
-                         'every class')
-    a = p / den
-    present = i > 0
-    if not present.any() or not a[present].mean() > 0:
-        raise ValueError('no class has both images and pixels: no class '
-                         'weights')
-    return torch.where(present, a / a[present].mean(),
-                       torch.ones_like(a)).float()
-
-
-def _fg_weights(class_weights: Optional[Tensor], k: int,
-                ref: Tensor) -> Tensor:
-    """``[1, K, 1, 1]`` weights on ``ref``'s device (ones when None)."""
-    if class_weights is None:
-        return ref.new_ones(1, k, 1, 1)
-    w = _f32(torch.as_tensor(class_weights)).to(ref.device).flatten()
-    if w.numel() != k:
-        raise ValueError(f'class_weights has {w.numel()} entries, the maps '
-                         f'have {k} foreground channels')
-    return w.view(1, k, 1, 1)
-
-
-@_float32_math
+@float32_math
 def weighted_gsc_loss(refined_cam: Tensor,
                       is_cam: Tensor,
                       class_weights: Optional[Tensor] = None,
@@ -318,14 +252,14 @@ def weighted_gsc_loss(refined_cam: Tensor,
     if refined_cam.shape != is_cam.shape:
         raise ValueError(f'refined_cam {tuple(refined_cam.shape)} and '
                          f'is_cam {tuple(is_cam.shape)} differ in shape')
-    _check_4d('refined_cam', refined_cam)
-    d = torch.abs(_f32(refined_cam) - max_normalize(is_cam, eps))
-    w = _fg_weights(class_weights, d.shape[1] - 1, d)
+    check_4d('refined_cam', refined_cam)
+    d = torch.abs(f32(refined_cam) - max_normalize(is_cam, eps))
+    w = foreground_weights(class_weights, d.shape[1] - 1, d)
     w = torch.cat([w.new_ones(1, 1, 1, 1), w], dim=1)
     return torch.mean(d * w)
 
 
-@_float32_math
+@float32_math
 def cross_scale_consistency(refined_cam: Tensor,
                             refined_cam_small: Tensor,
                             label_mask: Tensor,
@@ -350,24 +284,24 @@ def cross_scale_consistency(refined_cam: Tensor,
     Returns:
         float32 scalar.
     """
-    _check_4d('refined_cam', refined_cam)
-    _check_4d('refined_cam_small', refined_cam_small)
+    check_4d('refined_cam', refined_cam)
+    check_4d('refined_cam_small', refined_cam_small)
     if refined_cam.shape[:2] != refined_cam_small.shape[:2]:
         raise ValueError(f'refined_cam {tuple(refined_cam.shape)} and '
                          f'refined_cam_small {tuple(refined_cam_small.shape)}'
                          ' differ in batch or channels')
-    mask = _f32(label_mask)
-    big = F.interpolate(_f32(refined_cam), size=refined_cam_small.shape[-2:],
+    mask = f32(label_mask)
+    big = F.interpolate(f32(refined_cam), size=refined_cam_small.shape[-2:],
                         mode='bilinear', align_corners=True) * mask
-    small = _f32(refined_cam_small) * mask
+    small = f32(refined_cam_small) * mask
     d = torch.abs(big[:, 1:] - small[:, 1:])
-    return torch.mean(d * _fg_weights(class_weights, d.shape[1], d))
+    return torch.mean(d * foreground_weights(class_weights, d.shape[1], d))
 
 
 # ---------------------------------------------------------------------------
 # localisation maps (§17.4)
 # ---------------------------------------------------------------------------
-@_float32_math
+@float32_math
 def shift_background(maps: Tensor, offset: float = BG_OFFSET) -> Tensor:
     """The reference make_cam's last step on a fused map (§17.4)::
 
@@ -384,7 +318,7 @@ def shift_background(maps: Tensor, offset: float = BG_OFFSET) -> Tensor:
     if maps.dim() < 3:
         raise ValueError('shift_background expects [..., K+1, H, W], got '
                          f'{tuple(maps.shape)}')
-    m = _f32(maps)
+    m = f32(maps)
     return torch.cat([m[..., :1, :, :] + offset, 2 * m[..., 1:, :, :]],
                      dim=-3)
 

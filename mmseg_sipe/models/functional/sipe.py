@@ -7,117 +7,37 @@ and ``C`` a feature's channels.  Section numbers (``§``) refer to
 (chenqi1126/SIPE ``network/resnet50_SIPE.py``, ``make_cam.py``,
 ``train_resnet50_SIPE.py``).  See ``docs/functional.md`` for the formulas.
 
-Precision and devices: every function except :func:`flip_fuse` computes in
-float32, whatever the dtype of its inputs (bf16/fp16), and with autocast
-switched off for the inputs' device, so an AMP region around the network
-cannot push the seed / prototype / normalisation math back to half
-precision.  Outputs are float32 on the inputs' device; nothing here moves
-tensors between devices.
-
-The only numerical deviation from the reference: in
-:func:`structure_similarity` a zero union (an all-zero feature vector meeting
-an all-zero class map) gives ``0`` instead of ``0/0 = NaN``.
-:func:`structure_seeds` still picks the seeds the reference picks there.
+The structure-aware seeds (§3) live in :mod:`.structure_seeds`, the shared
+epsilons, float32 helpers and the feature norm in :mod:`.common`; both are
+re-exported here.  Every function except :func:`flip_fuse` computes in
+float32 with autocast off (:func:`.common.float32_math`); outputs are
+float32 on the inputs' device.
 """
-import functools
-import os
-from contextlib import nullcontext
-from typing import Callable, Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .common import (COSINE_EPS, NORM_EPS, check_4d, check_grid, f32,
+                     float32_math, l2_normalize)
+from .structure_seeds import (CHUNK_MB_ENV, DEFAULT_MAX_CHUNK_MB,
+                              seed_chunk_size, structure_seeds,
+                              structure_similarity)
+
 __all__ = [
     'l2_normalize', 'hierarchical_feature', 'background_cam',
     'structure_similarity', 'structure_seeds', 'seed_prototypes',
     'instance_cam', 'max_normalize', 'gsc_loss', 'flip_fuse',
-    'fuse_multiscale', 'is_cam_from_features', 'seed_chunk_size'
+    'fuse_multiscale', 'is_cam_from_features', 'seed_chunk_size',
+    'CHUNK_MB_ENV', 'DEFAULT_MAX_CHUNK_MB', 'NORM_EPS', 'COSINE_EPS'
 ]
-
-#: Environment variable: memory budget (MiB) of the quadratic seed step.
-CHUNK_MB_ENV = 'SIPE_MAX_CHUNK_MB'
-DEFAULT_MAX_CHUNK_MB = 512
-
-# Reference constants.
-NORM_EPS = 1e-5  # feature L2 norm and CAM max-normalisation eps
-COSINE_EPS = 1e-8  # torch.nn.functional.cosine_similarity default eps
-
-
-# ---------------------------------------------------------------------------
-# helpers
-# ---------------------------------------------------------------------------
-def _f32(x: Tensor) -> Tensor:
-    """``x`` as float32 (no copy when it already is)."""
-    return x if x.dtype == torch.float32 else x.float()
-
-
-def _first_device(args, kwargs) -> Optional[torch.device]:
-    for a in list(args) + list(kwargs.values()):
-        if isinstance(a, Tensor):
-            return a.device
-        if isinstance(a, (list, tuple)):
-            for b in a:
-                if isinstance(b, Tensor):
-                    return b.device
-    return None
-
-
-def _autocast_off(device: Optional[torch.device]):
-    """A context that disables autocast for ``device`` (no-op if unknown)."""
-    if device is None:
-        return nullcontext()
-    try:
-        return torch.autocast(device_type=device.type, enabled=False)
-    except (RuntimeError, ValueError):  # device type without autocast
-        return nullcontext()
-
-
-def _float32_math(fn: Callable) -> Callable:
-    """Run ``fn`` with autocast disabled on its inputs' device."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with _autocast_off(_first_device(args, kwargs)):
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
-def _check_4d(name: str, x: Tensor) -> None:
-    if not isinstance(x, Tensor) or x.dim() != 4:
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f'{name} must be a [N, C, h, w] tensor, got {shape}')
-
-
-def _check_grid(name_a: str, a: Tensor, name_b: str, b: Tensor) -> None:
-    if a.shape[0] != b.shape[0] or a.shape[-2:] != b.shape[-2:]:
-        raise ValueError(
-            f'{name_a} {tuple(a.shape)} and {name_b} {tuple(b.shape)} must '
-            'share batch size and spatial grid')
 
 
 # ---------------------------------------------------------------------------
 # features
 # ---------------------------------------------------------------------------
-@_float32_math
-def l2_normalize(x: Tensor, dim: int = 1, eps: float = NORM_EPS) -> Tensor:
-    """``x / (||x||_2 + eps)`` along ``dim`` (the reference feature norm).
-
-    Note the eps is *added* to the norm (not a clamp), as in the reference;
-    a zero vector maps to zero.
-
-    Args:
-        x: any shape, e.g. ``[N, C, h, w]`` with ``dim=1``.
-
-    Returns:
-        float32 tensor of the shape of ``x``.
-    """
-    x = _f32(x)
-    return x / (torch.norm(x, p=2, dim=dim, keepdim=True) + eps)
-
-
-@_float32_math
+@float32_math
 def hierarchical_feature(side_feats: Sequence[Tensor],
                          size: Optional[Tuple[int, int]] = None,
                          eps: float = NORM_EPS) -> Tensor:
@@ -143,7 +63,7 @@ def hierarchical_feature(side_feats: Sequence[Tensor],
         raise ValueError('hierarchical_feature needs at least one side '
                          'feature')
     for i, f in enumerate(side_feats):
-        _check_4d(f'side_feats[{i}]', f)
+        check_4d(f'side_feats[{i}]', f)
         if f.shape[0] != side_feats[0].shape[0]:
             raise ValueError(
                 f'side_feats[{i}] has batch {f.shape[0]}, side_feats[0] has '
@@ -168,7 +88,7 @@ def hierarchical_feature(side_feats: Sequence[Tensor],
 # ---------------------------------------------------------------------------
 # IPE (§2-§5)
 # ---------------------------------------------------------------------------
-@_float32_math
+@float32_math
 def background_cam(cam_logits: Tensor, eps: float = NORM_EPS) -> Tensor:
     """Normalised CAM with a background channel in front (§2).
 
@@ -184,8 +104,8 @@ def background_cam(cam_logits: Tensor, eps: float = NORM_EPS) -> Tensor:
         ``[N, K+1, h, w]`` float32; ``M_f`` in ``[0, 1)``, channel maxima
         ``a / (a + eps)``; ``M_b == 1 - max_k M_f`` exactly.
     """
-    _check_4d('cam_logits', cam_logits)
-    a = F.relu(_f32(cam_logits))
+    check_4d('cam_logits', cam_logits)
+    a = F.relu(f32(cam_logits))
     m_f = a / (a.amax(dim=(2, 3), keepdim=True) + eps)
     if m_f.shape[1] == 0:  # no foreground channel at all
         m_b = a.new_ones(a.shape[0], 1, *a.shape[2:])
@@ -194,168 +114,11 @@ def background_cam(cam_logits: Tensor, eps: float = NORM_EPS) -> Tensor:
     return torch.cat([m_b, m_f], dim=1)
 
 
-def seed_chunk_size(n: int, hw: int,
-                    max_mb: Optional[float] = None) -> int:
-    """Columns of ``S`` per block that keep the seed step within a budget.
+# ---------------------------------------------------------------------------
+# IPE (§4-§5)
+# ---------------------------------------------------------------------------
 
-    The structure map ``S`` is ``[N, hw, hw]`` float32: quadratic in the
-    feature positions (a 1500x2000 image at scale 2.0 has ``hw = 47000``, so
-    all of ``S`` is 8.8 GB).  Building it in blocks of ``b`` columns keeps at
-    most three ``[N, hw, b]`` blocks alive (the previous block, the product,
-    its ReLU), so ``b = budget / (3 * 4 * N * hw)``.
-
-    Args:
-        n: batch size ``N``.
-        hw: feature positions ``h * w``.
-        max_mb: budget in MiB; default: the ``SIPE_MAX_CHUNK_MB``
-            environment variable, else 512.
-
-    Returns:
-        int: ``hw`` when all of ``S`` fits (one block: the unchunked
-        computation, e.g. every VOC / COCO image at scale 2.0), else the
-        largest block width within the budget (at least 1).
-    """
-    if max_mb is None:
-        env = os.environ.get(CHUNK_MB_ENV, '').strip()
-        try:
-            max_mb = float(env) if env else DEFAULT_MAX_CHUNK_MB
-        except ValueError:
-            raise ValueError(f'{CHUNK_MB_ENV}={env!r} is not a number of '
-                             'MiB') from None
-    if not max_mb > 0:
-        raise ValueError(f'the seed-step budget must be positive, got '
-                         f'{max_mb} MiB ({CHUNK_MB_ENV})')
-    per_column = 3 * 4 * max(1, int(n)) * max(1, int(hw))
-    return max(1, min(int(hw), int(max_mb * 2**20 // per_column)))
-
-
-def _structure_parts(norm_cam: Tensor, feature: Tensor, bg_weight: float,
-                     eps: float,
-                     chunk_size: Optional[int]) -> Tuple[Tensor, Tensor]:
-    """Structure similarity ``C`` and the mask where the union is 0.
-
-    Returns ``(C, undefined)``, both ``[N, K+1, h, w]``; ``C`` is 0 where
-    ``undefined`` (the reference has ``NaN`` there).
-    """
-    _check_4d('norm_cam', norm_cam)
-    _check_4d('feature', feature)
-    _check_grid('norm_cam', norm_cam, 'feature', feature)
-    if chunk_size is not None and int(chunk_size) <= 0:
-        raise ValueError(f'chunk_size must be positive, got {chunk_size}')
-    n, k1, h, w = norm_cam.shape
-    m = _f32(norm_cam).flatten(2)  # [N, K+1, hw]
-    f = l2_normalize(feature, dim=1, eps=eps).flatten(2)  # [N, C, hw]
-    hw = h * w
-    ft = f.transpose(1, 2)  # [N, hw, C]
-    step = seed_chunk_size(n, hw) if chunk_size is None else int(chunk_size)
-    inters, s_sums = [], []
-    for start in range(0, hw, step):
-        stop = min(hw, start + step)
-        # columns start:stop of S = relu(F^T F); S is symmetric, so column i
-        # is S^i and (M @ S)[:, i] = sum_j M(j) S^i(j).
-        s = F.relu(torch.bmm(ft, f[:, :, start:stop]))  # [N, hw, blk]
-        inters.append(torch.bmm(m, s))  # [N, K+1, blk]
-        s_sums.append(s.sum(dim=1, keepdim=True))  # [N, 1, blk]
-    inter = torch.cat(inters, dim=2) if len(inters) > 1 else inters[0]
-    s_sum = torch.cat(s_sums, dim=2) if len(s_sums) > 1 else s_sums[0]
-    union = s_sum + m.sum(dim=2, keepdim=True) - inter
-    undefined = union == 0
-    c = inter / torch.where(undefined, torch.ones_like(union), union)
-    c = c.masked_fill(undefined, 0.0)
-    if bg_weight != 1.0:
-        c = torch.cat([c[:, :1] * bg_weight, c[:, 1:]], dim=1)
-    return c.view(n, k1, h, w), undefined.view(n, k1, h, w)
-
-
-@_float32_math
-def structure_similarity(norm_cam: Tensor,
-                         feature: Tensor,
-                         bg_weight: float = 0.5,
-                         eps: float = NORM_EPS,
-                         chunk_size: Optional[int] = None) -> Tensor:
-    """Soft IoU between each pixel's structure map and each class map
-    (§3, reference ``Net.get_seed``).
-
-    With ``f^_i = f_i / (||f_i|| + eps)`` and ``S(i, j) = ReLU(<f^_i,
-    f^_j>)`` (``[hw, hw]`` per image)::
-
-        inter_k(i) = sum_j S(i, j) M_k(j)        # = (M @ S)[k, i]
-        union_k(i) = sum_j S(i, j) + sum_j M_k(j) - inter_k(i)
-        C_k(i)     = inter_k(i) / union_k(i);   C_0 *= bg_weight
-
-    ``inter`` is computed as the product ``M @ S`` and never as the
-    reference's ``[N, K+1, hw, hw]`` broadcast; equal up to summation order.
-
-    Deviation: where ``union == 0`` (only when an all-zero feature vector
-    meets an all-zero class map) ``C = 0`` instead of ``NaN``.
-
-    Args:
-        norm_cam: ``[N, K+1, h, w]`` normalised (usually masked) CAM.
-        feature: ``[N, C, h, w]`` feature defining the structure map.
-        bg_weight: factor on the background score (reference 0.5).
-        eps: feature-normalisation eps (reference 1e-5).
-        chunk_size: build ``S`` in blocks of this many columns to bound
-            memory to ``[N, hw, chunk_size]`` (``None``: all of ``S`` at
-            once if it fits the ``SIPE_MAX_CHUNK_MB`` budget, else blocks
-            within it, see :func:`seed_chunk_size`).  Changes the result by
-            float rounding only (``<= 1e-6``).
-
-    Returns:
-        ``[N, K+1, h, w]`` float32, finite.
-    """
-    return _structure_parts(norm_cam, feature, bg_weight, eps, chunk_size)[0]
-
-
-@_float32_math
-@torch.no_grad()
-def structure_seeds(norm_cam: Tensor,
-                    feature: Tensor,
-                    label_mask: Tensor,
-                    bg_weight: float = 0.5,
-                    eps: float = NORM_EPS,
-                    chunk_size: Optional[int] = None) -> Tensor:
-    """Structure-aware seeds (§3): ``R = onehot(argmax_k C_k) *
-    label_mask``, no threshold, no gradient.
-
-    Ties go to the lowest index (``torch.argmax`` + ``scatter_``).  Where the
-    reference's score is ``NaN`` (a zero union, see
-    :func:`structure_similarity`) ``torch.argmax`` would pick the first
-    ``NaN`` channel; this is reproduced, so the seeds equal the reference's
-    everywhere (such a channel is an all-zero class map, i.e. usually masked,
-    so that pixel gets no seed).
-
-    Args:
-        norm_cam: ``[N, K+1, h, w]``.
-        feature: ``[N, C, h, w]`` (``x4`` in training, ``hie`` at inference).
-        label_mask: broadcastable to ``[N, K+1, h, w]``, e.g. ``[N, K+1, 1,
-            1]`` labels with background 1, or the full valid mask.
-        bg_weight, eps, chunk_size: as :func:`structure_similarity`.
-
-    Returns:
-        ``[N, K+1, h, w]`` float32 in {0, 1}, at most one 1 per pixel.
-    """
-    c, undefined = _structure_parts(norm_cam, feature, bg_weight, eps,
-                                    chunk_size)
-    mask = _f32(label_mask)
-    try:
-        ok = torch.broadcast_shapes(mask.shape, c.shape) == c.shape
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f'label_mask {tuple(mask.shape)} does not broadcast to the seeds '
-            f'{tuple(c.shape)}')
-    idx = c.argmax(dim=1, keepdim=True)
-    # unconditionally (no ``if has_nan.any()``): a Python branch on a device
-    # value would make the host wait for the GPU at every call
-    has_nan = undefined.any(dim=1, keepdim=True)
-    first_nan = undefined.to(torch.uint8).argmax(dim=1, keepdim=True)
-    idx = torch.where(has_nan, first_nan, idx)
-    seeds = torch.zeros_like(c).scatter_(1, idx, 1.0)
-    return seeds * mask
-
-
-@_float32_math
+@float32_math
 def seed_prototypes(seeds: Tensor,
                     feature: Tensor,
                     denominator: str = 'area') -> Tensor:
@@ -378,11 +141,11 @@ def seed_prototypes(seeds: Tensor,
     if denominator not in ('area', 'count'):
         raise ValueError(
             f"denominator must be 'area' or 'count', got {denominator!r}")
-    _check_4d('seeds', seeds)
-    _check_4d('feature', feature)
-    _check_grid('seeds', seeds, 'feature', feature)
-    r = _f32(seeds).flatten(2)  # [N, K+1, hw]
-    f = _f32(feature).flatten(2)  # [N, C, hw]
+    check_4d('seeds', seeds)
+    check_4d('feature', feature)
+    check_grid('seeds', seeds, 'feature', feature)
+    r = f32(seeds).flatten(2)  # [N, K+1, hw]
+    f = f32(feature).flatten(2)  # [N, C, hw]
     total = torch.bmm(r, f.transpose(1, 2))  # [N, K+1, C]
     if denominator == 'area':
         return total / r.shape[-1]
@@ -390,7 +153,7 @@ def seed_prototypes(seeds: Tensor,
     return total / torch.where(count > 0, count, torch.ones_like(count))
 
 
-@_float32_math
+@float32_math
 def instance_cam(prototypes: Tensor,
                  feature: Tensor,
                  eps: float = COSINE_EPS) -> Tensor:
@@ -412,8 +175,8 @@ def instance_cam(prototypes: Tensor,
         ``[N, K+1, h, w]`` float32 in ``[0, 1]`` (up to rounding, <= 1e-6);
         not max-normalised and not masked.
     """
-    _check_4d('feature', feature)
-    p = _f32(prototypes)
+    check_4d('feature', feature)
+    p = f32(prototypes)
     if p.dim() == 5 and p.shape[-2:] == (1, 1):
         p = p.flatten(2)
     if p.dim() != 3 or p.shape[0] != feature.shape[0] \
@@ -421,7 +184,7 @@ def instance_cam(prototypes: Tensor,
         raise ValueError(f'prototypes {tuple(prototypes.shape)} must be '
                          f'[N, K+1, C] matching feature '
                          f'{tuple(feature.shape)}')
-    f = _f32(feature)
+    f = f32(feature)
     n, _, h, w = f.shape
     ff = f.flatten(2)  # [N, C, hw]
     p_hat = p / torch.linalg.vector_norm(
@@ -435,7 +198,7 @@ def instance_cam(prototypes: Tensor,
 # ---------------------------------------------------------------------------
 # normalisation, loss, inference fusion (§6, §8)
 # ---------------------------------------------------------------------------
-@_float32_math
+@float32_math
 def max_normalize(x: Tensor, eps: float = NORM_EPS) -> Tensor:
     """Per-channel spatial max normalisation ``x / (max_hw x + eps)``
     (``adaptive_max_pool2d(x, 1)`` in the reference).
@@ -449,11 +212,11 @@ def max_normalize(x: Tensor, eps: float = NORM_EPS) -> Tensor:
     if x.dim() not in (3, 4):
         raise ValueError('max_normalize expects [N, C, h, w] or [C, h, w], '
                          f'got {tuple(x.shape)}')
-    x = _f32(x)
+    x = f32(x)
     return x / (x.amax(dim=(-2, -1), keepdim=True) + eps)
 
 
-@_float32_math
+@float32_math
 def gsc_loss(norm_cam: Tensor, is_cam: Tensor,
              eps: float = NORM_EPS) -> Tensor:
     """General-Specific Consistency loss (§6)::
@@ -473,7 +236,7 @@ def gsc_loss(norm_cam: Tensor, is_cam: Tensor,
     if norm_cam.shape != is_cam.shape:
         raise ValueError(f'gsc_loss: norm_cam {tuple(norm_cam.shape)} and '
                          f'is_cam {tuple(is_cam.shape)} differ in shape')
-    return torch.mean(torch.abs(_f32(norm_cam) - max_normalize(is_cam, eps)))
+    return torch.mean(torch.abs(f32(norm_cam) - max_normalize(is_cam, eps)))
 
 
 def flip_fuse(x: Tensor) -> Tensor:
@@ -493,7 +256,7 @@ def flip_fuse(x: Tensor) -> Tensor:
     return x[0] + x[1].flip(-1)
 
 
-@_float32_math
+@float32_math
 def fuse_multiscale(maps: Sequence[Tensor],
                     size: Tuple[int, int],
                     eps: float = NORM_EPS) -> Tensor:
@@ -518,7 +281,7 @@ def fuse_multiscale(maps: Sequence[Tensor],
         if m.dim() != 3 or m.shape[0] != maps[0].shape[0]:
             raise ValueError(f'maps[{i}] must be [C, h, w] with C = '
                              f'{maps[0].shape[0]}, got {tuple(m.shape)}')
-        up = _f32(m)[None]
+        up = f32(m)[None]
         if tuple(up.shape[-2:]) != size:
             up = F.interpolate(
                 up, size=size, mode='bilinear', align_corners=False)
@@ -562,7 +325,7 @@ def is_cam_from_features(cam_logits: Tensor,
     """
     norm_cam = background_cam(cam_logits)
     if mask_cam:
-        norm_cam = norm_cam * _f32(label_mask)
+        norm_cam = norm_cam * f32(label_mask)
     seeds = structure_seeds(
         norm_cam, seed_feature, label_mask, bg_weight, chunk_size=chunk_size)
     prototypes = seed_prototypes(seeds, hie_feature, denominator)

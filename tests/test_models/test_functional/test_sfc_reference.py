@@ -20,8 +20,7 @@ from mmseg.structures import SegDataSample
 
 import mmseg_sipe  # noqa: F401
 from mmseg_sipe.cam.inference import multiscale_is_cam
-from mmseg_sipe.registry import MODELS
-from sipe_testing import ROOT
+from sipe_testing import ROOT, build_seeded, seg_preprocessor
 
 if ROOT not in sys.path:
     sys.path.insert(0, ROOT)
@@ -219,11 +218,7 @@ def rel_err(a, b):
 def build(seed=0, frozen=True):
     cfg = dict(
         type='SFCClassifier',
-        data_preprocessor=dict(
-            type='SegDataPreProcessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            bgr_to_rgb=True),
+        data_preprocessor=seg_preprocessor(),
         backbone=dict(
             type='ResNet', depth=18, base_channels=32, num_stages=4,
             out_indices=(0, 1, 2, 3), strides=(1, 2, 2, 1),
@@ -234,9 +229,7 @@ def build(seed=0, frozen=True):
         head=dict(type='SFCHead', in_channels=(32, 64, 128, 256),
                   side_channels=(16, 16, 32, 32), num_classes=K),
         class_stats_file=VOC_STATS)
-    torch.manual_seed(seed)
-    model = MODELS.build(cfg)
-    model.init_weights()
+    model = build_seeded(cfg, seed)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():  # non-trivial frozen BN statistics
         for m in model.backbone.modules():

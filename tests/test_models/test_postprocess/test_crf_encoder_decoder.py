@@ -12,17 +12,12 @@ import mmseg_sipe.models.postprocess  # noqa: F401
 from mmseg_sipe.models.postprocess import (CRFEncoderDecoder, CRFSegTTAModel,
                                            load_rgb_image, parse_crf_cfg)
 from mmseg_sipe.registry import MODELS
+from sipe_testing import build_seeded, seg_preprocessor
 
 H, W = 24, 32
 TINY = dict(
     type='CRFEncoderDecoder',
-    data_preprocessor=dict(
-        type='SegDataPreProcessor',
-        mean=[123.675, 116.28, 103.53],
-        std=[58.395, 57.12, 57.375],
-        bgr_to_rgb=True,
-        pad_val=0,
-        seg_pad_val=255),
+    data_preprocessor=seg_preprocessor(pad_val=0, seg_pad_val=255),
     backbone=dict(
         type='ResNetV1c',
         depth=18,
@@ -52,8 +47,7 @@ def _model(**crf):
     cfg = ConfigDict(copy.deepcopy(TINY))
     if crf:
         cfg['crf'] = crf
-    torch.manual_seed(0)
-    return MODELS.build(cfg).eval()
+    return build_seeded(cfg, init_weights=False).eval()
 
 
 def _sample(path):

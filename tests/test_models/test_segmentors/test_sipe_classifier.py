@@ -1,32 +1,22 @@
 """SIPEClassifier: shapes, channel layout, losses, gradient flow (method spec
 section 11), predict, and the reference-checkpoint converter."""
 import math
+import os.path as osp
 
 import numpy as np
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.structures import PixelData
 from mmseg.structures import SegDataSample
 
 import mmseg_sipe  # noqa: F401
-from mmseg_sipe.registry import MODELS
 from mmseg_sipe.utils.model_converters import convert_sipe_state_dict
+from sipe_testing import ROOT, build_seeded, seg_preprocessor
 
-ROOT = __import__('os').path.dirname(__import__('os').path.dirname(
-    __import__('os').path.dirname(__import__('os').path.dirname(
-        __import__('os').path.abspath(__file__)))))
-R50 = dict(
-    type='ResNet',
-    depth=50,
-    num_stages=4,
-    out_indices=(0, 1, 2, 3),
-    strides=(1, 2, 2, 1),
-    dilations=(1, 1, 1, 1),
-    style='pytorch',
-    norm_cfg=dict(type='BN', requires_grad=True),
-    norm_eval=True,
-    frozen_stages=2,
-    contract_dilation=False)
+#: the backbone of configs/sipe/voc_r50.py, randomly initialised
+R50 = Config.fromfile(osp.join(ROOT, 'configs/sipe/voc_r50.py')).model.backbone
+R50.pop('init_cfg')
 
 
 def build(depth=50, num_classes=20, **kw):
@@ -35,11 +25,7 @@ def build(depth=50, num_classes=20, **kw):
     sides = (128, 128, 256, 256) if depth >= 50 else (16, 16, 32, 32)
     cfg = dict(
         type='SIPEClassifier',
-        data_preprocessor=dict(
-            type='SegDataPreProcessor',
-            mean=[123.675, 116.28, 103.53],
-            std=[58.395, 57.12, 57.375],
-            bgr_to_rgb=True),
+        data_preprocessor=seg_preprocessor(),
         backbone=backbone,
         head=dict(
             type='IPEHead',
@@ -47,10 +33,7 @@ def build(depth=50, num_classes=20, **kw):
             side_channels=sides,
             num_classes=num_classes),
         **kw)
-    torch.manual_seed(0)
-    model = MODELS.build(cfg)
-    model.init_weights()
-    return model
+    return build_seeded(cfg)
 
 
 def samples(n, labels, size, valid=None):
