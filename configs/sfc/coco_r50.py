@@ -6,21 +6,10 @@
 #       --seg-dir SegmentationClass/train2014
 # writes class_stats_file below (image counts from the image-level labels,
 # pixel counts from the class-index PNGs).
-_base_ = ['../sipe/coco_r50.py']
+_base_ = ['../sipe/coco_r50.py', '../_base_/models/sfc.py']
 
 class_stats_file = 'data/coco2014/sfc_class_stats.json'
-model = dict(
-    type='SFCClassifier',
-    head=dict(type='SFCHead'),
-    loss_gsc=dict(type='ClassWeightedGSCLoss', loss_weight=1.6),
-    loss_consistency=dict(type='CrossScaleConsistencyLoss', loss_weight=0.8),
-    class_stats_file=class_stats_file,
-    seed_bg_scale=0.3,
-    scale_factor=0.5,
-    test_cfg=dict(
-        val_map='prototype', cam_weight=1.0, prototype_weight=0.7,
-        bg_offset=0.4))
-custom_hooks = [dict(type='ImageBankHook', num_samples=4, share='global')]
+model = dict(_base_.sfc_model, class_stats_file=class_stats_file)
 max_epochs = 6
 param_scheduler = [dict(_base_.param_scheduler[0], end=max_epochs)]
 train_cfg = dict(max_epochs=max_epochs)

@@ -5,20 +5,10 @@
 # (tools/analysis_tools/class_stats.py configs/sfc/demo_r18.py), and the bank
 # draws only filled slots -- the demo uses 4 of VOC's 20 classes, so the
 # reference's draw over all 20 slots would append mostly blank images.
-_base_ = ['../sipe/demo_r18.py']
+_base_ = ['../sipe/demo_r18.py', '../_base_/models/sfc.py']
 
 class_stats_file = 'configs/sfc/class_stats/demo_train_aug.json'
-model = dict(
-    type='SFCClassifier',
-    head=dict(type='SFCHead'),
-    loss_gsc=dict(type='ClassWeightedGSCLoss', loss_weight=1.6),
-    loss_consistency=dict(type='CrossScaleConsistencyLoss', loss_weight=0.8),
-    class_stats_file=class_stats_file,
-    seed_bg_scale=0.3,
-    scale_factor=0.5,
-    test_cfg=dict(
-        val_map='prototype', cam_weight=1.0, prototype_weight=0.7,
-        bg_offset=0.4))
+model = dict(_base_.sfc_model, class_stats_file=class_stats_file)
 custom_hooks = [
     dict(
         type='ImageBankHook',

@@ -90,7 +90,10 @@ def input_normalization(model) -> InputNormalization:
             f'{type(model).__name__} has no data_preprocessor: make_cam '
             'normalises its inputs the way the model was trained (the '
             "config's model.data_preprocessor)")
-    rgb = bool(getattr(pre, '_channel_conversion', False))
+    # the flag is `_channel_conversion` in mmengine's ImgDataPreprocessor
+    # (the fork's SegDataPreProcessor), `channel_conversion` in mmseg 1.2's
+    rgb = bool(getattr(pre, '_channel_conversion',
+                       getattr(pre, 'channel_conversion', False)))
     if not getattr(pre, '_enable_normalize', False):
         return InputNormalization(None, None, rgb)
     # stays on the model's device: no host round trip per image
