@@ -9,29 +9,7 @@
 #          SegmentationClass/val2014 (class-index PNGs, 0 = background).
 # Point training at your labels with
 #   --cfg-options train_dataloader.dataset.data_prefix.seg_map_path=DIR
-_base_ = ['mmseg::_base_/datasets/pascal_voc12.py']
-
-# One decoder rule for every step (docs/faq.md): images are decoded on their
-# stored pixel grid, EXIF orientation ignored, as the labels are drawn; an
-# unreadable image or label map stops with one line naming it.
-train_pipeline = [
-    dict(type='SIPELoadImageFromFile'),
-    dict(type='SIPELoadAnnotations'), *_base_.train_pipeline[2:]
-]
-test_pipeline = [
-    dict(type='SIPELoadImageFromFile'), *_base_.test_pipeline[1:2],
-    dict(type='SIPELoadAnnotations'), *_base_.test_pipeline[3:]
-]
-tta_pipeline = [
-    dict(type='SIPELoadImageFromFile', backend_args=None),
-    dict(
-        type='TestTimeAug',
-        transforms=[
-            *_base_.tta_pipeline[1]['transforms'][:2],
-            [dict(type='SIPELoadAnnotations')],
-            *_base_.tta_pipeline[1]['transforms'][3:]
-        ])
-]
+_base_ = ['./pascal_voc12_sipe.py']
 
 num_classes = 81  # 80 things + background
 dataset_type = 'COCOPseudoLabelDataset'
@@ -45,7 +23,7 @@ train_dataloader = dict(
         data_root=data_root,
         data_prefix=dict(img_path='train2014', seg_map_path=pseudo_label_dir),
         ann_file='',
-        pipeline=train_pipeline))
+        pipeline=_base_.train_pipeline))
 val_dataloader = dict(
     dataset=dict(
         _delete_=True,
@@ -54,5 +32,5 @@ val_dataloader = dict(
         data_prefix=dict(
             img_path='val2014', seg_map_path='SegmentationClass/val2014'),
         ann_file='',
-        pipeline=test_pipeline))
+        pipeline=_base_.test_pipeline))
 test_dataloader = val_dataloader
