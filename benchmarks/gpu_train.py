@@ -326,7 +326,7 @@ def sec_stage2_deeplabv2(ctx: Ctx) -> Dict[str, Any]:
     return _stage2(
         ctx,
         'configs/sipe/deeplabv2_r101-d8_4xb4-20k_voc12aug-pseudo-512x512.py',
-        'configs/sipe/deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py')
+        'configs/sipe/deeplabv2_r18-d8_1xb8-800i_demo-pseudo-128x128.py')
 
 
 def sec_stage2_segformer(ctx: Ctx) -> Dict[str, Any]:

@@ -9,6 +9,8 @@ use_irn = True
 cam = dict(
     split='train_aug', eval_split='train', scales=[1.0, 0.5, 1.5, 2.0],
     dtype='float16', num_workers=4)
+# CRF processes per rank; `bg_scale` (default 0.5, the reference's) is the
+# background factor of cam2ir's confident-background CRF
 crf = dict(num_workers=8)
 random_walk = dict(beta=10, exp_times=8, radius=5)
 vis_num = 8

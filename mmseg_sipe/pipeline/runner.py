@@ -207,6 +207,8 @@ class PipelineRunner:
         args = ['cam2ir', self.cfg.stage1_config, self.path('cam'),
                 '--out-dir', self.path('ir_label'), '--mode', mode,
                 '--num-workers', str(crf.get('num_workers', 1))]
+        if self.use_irn and 'bg_scale' in crf:
+            args += ['--bg-scale', str(crf['bg_scale'])]
         args += self._split_opts('split', 'train_aug')
         args += self._eval_data_opts()
         self._run(args, distributed=True)
@@ -285,11 +287,27 @@ class PipelineRunner:
         key = '+IRN' if self.use_irn else 'pseudo label'
         return {key: self._read_json(js)['mIoU']}
 
+    def _stage2_amp_opts(self) -> List[str]:
+        """``--amp`` for stage two when ``stage2_amp`` is set and the device
+        has fast low-precision kernels (:func:`~..utils.amp.native_amp`:
+        fp16 on CUDA, bf16 on a CPU with native bf16); float32 otherwise."""
+        if not self.cfg.get('stage2_amp', False):
+            return []
+        from ..utils.amp import native_amp
+        amp = native_amp()
+        if amp is None:
+            self.log('[pipeline] stage2: float32 (stage2_amp is set, but this '
+                     'CPU has no native bfloat16 kernels)')
+            return []
+        self.log(f'[pipeline] stage2: mixed precision ({amp})')
+        return ['--amp', '--amp-dtype', amp]
+
     def step_stage2(self) -> Dict:
         wd = self.path('stage2')
         args = ['train', self.cfg.stage2_config, '--work-dir', wd]
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
+        args += self._stage2_amp_opts()
         args += self._cfg_opts(
             self._data_opts(self.cfg.stage2_config) + self._seed_opts() +
             [f'pseudo_label_dir={self.pseudo_label_dir()}',

@@ -47,3 +47,21 @@ def autocast_context(device: torch.device, amp: Optional[str]):
         warnings.warn("amp='bf16': this CPU has no native bfloat16 kernels; "
                       'expect it to be slower than float32')
     return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def native_amp(device: Optional[torch.device] = None) -> Optional[str]:
+    """The low-precision type ``device`` has fast kernels for, or None.
+
+    ``'fp16'`` on CUDA, ``'bf16'`` on a CPU whose oneDNN reports native
+    bfloat16 kernels (AVX512-BF16 or AMX), None on other CPUs (bfloat16
+    would run a slower reference path there).  ``device`` None: CUDA when
+    available, else the CPU.
+    """
+    if device is None:
+        device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
+    device = torch.device(device)
+    if device.type == 'cuda':
+        return 'fp16'
+    if device.type == 'cpu' and _fast_half_on_cpu(torch.bfloat16):
+        return 'bf16'
+    return None

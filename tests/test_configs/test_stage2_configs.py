@@ -33,7 +33,7 @@ COCO = {
     'segformer_mit-b2_4xb4-80k_coco-pseudo-512x512.py',
 }
 DEMO = {
-    'deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py',
+    'deeplabv2_r18-d8_1xb8-800i_demo-pseudo-128x128.py',
     'deeplabv3plus_r18-d8_1xb8-300i_demo-pseudo-160x160.py',
     'segformer_mit-b0_1xb8-300i_demo-pseudo-160x160.py',
     'segformerhead_r18-d8_1xb8-300i_demo-pseudo-160x160.py',
@@ -149,7 +149,7 @@ def test_deeplabv2_recipe_and_param_groups():
     assert cfg.param_scheduler[0].eta_min == 0.0
     assert cfg.param_scheduler[0].power == 0.9
 
-    small = _cfg('deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py')
+    small = _cfg('deeplabv2_r18-d8_1xb8-800i_demo-pseudo-128x128.py')
     model = _build(small)
     opt = build_optim_wrapper(model, small.optim_wrapper).optimizer
     base = small.optim_wrapper.optimizer.lr
@@ -285,7 +285,7 @@ def test_demo_config_reports_missing_pseudo_labels(demo_with_pseudo,
                                                    tmp_path):
     from mmseg_sipe.registry import DATASETS
     root, _ = demo_with_pseudo
-    cfg = _cfg('deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py')
+    cfg = _cfg('deeplabv2_r18-d8_1xb8-800i_demo-pseudo-128x128.py')
     ds = cfg.train_dataloader.dataset
     ds.data_root = root
     ds.data_prefix.seg_map_path = str(tmp_path / 'empty')

@@ -41,7 +41,7 @@ def setup(tmp_path, repo_root):
         irn_config=osp.join(repo_root, 'configs/sipe/irn_demo.py'),
         stage2_config=osp.join(
             repo_root,
-            'configs/sipe/deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py'),
+            'configs/sipe/deeplabv2_r18-d8_1xb8-800i_demo-pseudo-128x128.py'),
         use_irn=True, cam=dict(split='train_aug'), crf=dict(num_workers=1),
         random_walk=dict(beta=10)))
     return cfg, str(tmp_path / 'work'), data
@@ -158,3 +158,70 @@ def test_interrupted_step_with_other_inputs_starts_afresh(setup):
     _runner(cfg2, work, [], msgs).run(stop='stage1')
     assert any('interrupted run with other inputs' in m for m in msgs)
     assert not osp.exists(osp.join(work, 'stage1', 'partial.pth'))
+
+
+@pytest.mark.parametrize('use_irn, crf, expected', [
+    (True, dict(num_workers=1), None),
+    (True, dict(num_workers=1, bg_scale=0.25), '0.25'),
+    (False, dict(num_workers=1, bg_scale=0.25), None),  # label mode: unused
+])
+def test_cam2ir_step_passes_the_confident_background_factor(
+        setup, use_irn, crf, expected):
+    cfg, work, _ = setup
+    cfg2 = Config(cfg.to_dict())
+    cfg2.use_irn, cfg2.crf = use_irn, crf
+    runner = PipelineRunner(cfg2, work, log=lambda m: None)
+    calls = []
+    runner._run = lambda args, distributed=False: calls.append(list(args))
+    runner.step_cam2ir()
+    (args, ) = calls
+    assert args[0] == 'cam2ir'
+    assert args[args.index('--mode') + 1] == ('cam2ir' if use_irn else
+                                              'label')
+    if expected is None:
+        assert '--bg-scale' not in args
+    else:
+        assert args[args.index('--bg-scale') + 1] == expected
+
+
+@pytest.mark.parametrize('stage2_amp, native, expected, message', [
+    (None, 'bf16', [], None),
+    (True, 'bf16', ['--amp', '--amp-dtype', 'bf16'], 'mixed precision (bf16)'),
+    (True, 'fp16', ['--amp', '--amp-dtype', 'fp16'], 'mixed precision (fp16)'),
+    (True, None, [], 'float32 (stage2_amp is set, but this CPU has no '
+     'native bfloat16 kernels)'),
+])
+def test_stage2_mixed_precision_only_where_the_device_is_fast(
+        setup, monkeypatch, stage2_amp, native, expected, message):
+    from mmseg_sipe.utils import amp as amp_mod
+    cfg, work, _ = setup
+    cfg2 = Config(cfg.to_dict())
+    if stage2_amp is not None:
+        cfg2.stage2_amp = stage2_amp
+    monkeypatch.setattr(amp_mod, 'native_amp', lambda device=None: native)
+    msgs, calls = [], []
+    runner = PipelineRunner(cfg2, work, log=msgs.append)
+    runner._run = lambda args, distributed=False: calls.append(list(args))
+    runner._last_checkpoint = lambda wd: 'ckpt'
+    runner.step_stage2()
+    (args, ) = calls
+    assert args[:2] == ['train', cfg2.stage2_config]
+    if expected:
+        i = args.index('--amp')
+        assert args[i:i + 3] == expected
+    else:
+        assert not [a for a in args if a.startswith('--amp')]
+    assert any(message in m for m in msgs) if message else not any(
+        'stage2:' in m for m in msgs)
+
+
+def test_stage2_amp_is_part_of_the_stage2_fingerprint(setup):
+    cfg, work, _ = setup
+    calls = []
+    _runner(cfg, work, calls, []).run()
+    steps = list(calls)
+    cfg2 = Config(cfg.to_dict())
+    cfg2.stage2_amp = True
+    calls.clear()
+    _runner(cfg2, work, calls, []).run()
+    assert calls == steps[steps.index('stage2'):]

@@ -42,7 +42,7 @@ def test_cfg_options_typo_is_an_error_with_suggestion(repo_root):
     ('configs/sipe/irn_demo.py', {'ir_label_dir': 'x', 'data_root': 'y',
                                   'randomness.seed': 1}),
     # stage two: no randomness in the config, but the Runner reads it
-    ('configs/sipe/deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py',
+    ('configs/sipe/deeplabv2_r18-d8_1xb8-800i_demo-pseudo-128x128.py',
      {'pseudo_label_dir': 'x', 'data_root': 'y', 'randomness.seed': 1,
       'train_dataloader.dataset.data_prefix.seg_map_path': 'x'}),
 ])

@@ -38,7 +38,7 @@ def _conv_weights(model):
 
 @pytest.mark.parametrize('path', [
     'configs/sipe/demo_r18.py',
-    'configs/sipe/deeplabv2_r18-d8_1xb8-200i_demo-pseudo-128x128.py',
+    'configs/sipe/deeplabv2_r18-d8_1xb8-800i_demo-pseudo-128x128.py',
 ])
 def test_channels_last_equals_nchw(path):
     cl, nchw = _build(path, True), _build(path, False)

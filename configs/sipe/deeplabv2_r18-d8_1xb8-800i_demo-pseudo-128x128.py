@@ -2,10 +2,13 @@
 # configs/pipeline/demo.py): the VOC DeepLab-v2 config (same model, runtime
 # and schedule bases) shrunk to what trains in minutes on a CPU without
 # downloads -- ResNetV1c-18 (D8) at half width (stem/base channels 32) from
-# random init with plain BN, on the demo data at 128 crop, batch 8, 200
+# random init with plain BN, on the demo data at 128 crop, batch 8, 800
 # iterations. Because nothing is pretrained, the base lr is 0.01 (ASPP x10 /
 # x20 as in the real config) instead of deeplab-pytorch's 2.5e-4 for a
-# pretrained backbone.
+# pretrained backbone. From scratch on pseudo labels it needs the 800
+# iterations (val mIoU 38.8 / 45.6 / 40.8 / 56.7 after 100 / 200 / 400 / 800;
+# 69.4 after 200 on ground-truth labels): docs/pipeline.md, "Stage two on
+# the demo".
 _base_ = [
     '../_base_/models/deeplabv2_r101-d8.py',
     '../_base_/datasets/demo_pseudo.py', '../_base_/default_runtime.py',
@@ -35,13 +38,15 @@ model = dict(
 optim_wrapper = dict(optimizer=dict(lr=0.01))
 param_scheduler = [
     dict(
-        type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=200,
+        type='PolyLR', eta_min=0.0, power=0.9, begin=0, end=800,
         by_epoch=False)
 ]
 
-# ---- demo schedule: 200 iterations, one validation at the end
-max_iters = 200
+# ---- demo schedule: 800 iterations, one validation at the end
+max_iters = 800
 train_cfg = dict(max_iters=max_iters, val_interval=max_iters)
 default_hooks = dict(
     logger=dict(interval=10), checkpoint=dict(interval=max_iters))
 env_cfg = dict(cudnn_benchmark=False)
+# the demo's seed (stage one's): reproducible demo numbers from run to run
+randomness = dict(seed=15)
