@@ -88,16 +88,20 @@ def test_a_changed_split_file_reruns_every_step(setup):
     assert calls == first
 
 
-def test_a_downstream_setting_reruns_from_its_step(setup):
+@pytest.mark.parametrize('key, value, first', [
+    ('random_walk', dict(beta=8), 'make_seg_labels'),
+    ('stage2_amp', True, 'stage2'),
+])
+def test_a_downstream_setting_reruns_from_its_step(setup, key, value, first):
     cfg, work, _ = setup
     calls = []
     _runner(cfg, work, calls, []).run()
     steps = list(calls)
     cfg2 = Config(cfg.to_dict())
-    cfg2.random_walk = dict(beta=8)
+    cfg2[key] = value
     calls.clear()
     _runner(cfg2, work, calls, []).run()
-    assert calls == steps[steps.index('make_seg_labels'):]
+    assert calls == steps[steps.index(first):]
 
 
 def test_from_redoes_its_step_and_everything_after_it(setup):
@@ -160,6 +164,14 @@ def test_interrupted_step_with_other_inputs_starts_afresh(setup):
     assert not osp.exists(osp.join(work, 'stage1', 'partial.pth'))
 
 
+def _recording(cfg, work_dir, messages):
+    """A real runner whose step commands are recorded, not run."""
+    runner = PipelineRunner(cfg, work_dir, log=messages.append)
+    calls = []
+    runner._run = lambda args, distributed=False: calls.append(list(args))
+    return runner, calls
+
+
 @pytest.mark.parametrize('use_irn, crf, expected', [
     (True, dict(num_workers=1), None),
     (True, dict(num_workers=1, bg_scale=0.25), '0.25'),
@@ -170,9 +182,7 @@ def test_cam2ir_step_passes_the_confident_background_factor(
     cfg, work, _ = setup
     cfg2 = Config(cfg.to_dict())
     cfg2.use_irn, cfg2.crf = use_irn, crf
-    runner = PipelineRunner(cfg2, work, log=lambda m: None)
-    calls = []
-    runner._run = lambda args, distributed=False: calls.append(list(args))
+    runner, calls = _recording(cfg2, work, [])
     runner.step_cam2ir()
     (args, ) = calls
     assert args[0] == 'cam2ir'
@@ -199,9 +209,8 @@ def test_stage2_mixed_precision_only_where_the_device_is_fast(
     if stage2_amp is not None:
         cfg2.stage2_amp = stage2_amp
     monkeypatch.setattr(amp_mod, 'native_amp', lambda device=None: native)
-    msgs, calls = [], []
-    runner = PipelineRunner(cfg2, work, log=msgs.append)
-    runner._run = lambda args, distributed=False: calls.append(list(args))
+    msgs = []
+    runner, calls = _recording(cfg2, work, msgs)
     runner._last_checkpoint = lambda wd: 'ckpt'
     runner.step_stage2()
     (args, ) = calls
@@ -213,15 +222,3 @@ def test_stage2_mixed_precision_only_where_the_device_is_fast(
         assert not [a for a in args if a.startswith('--amp')]
     assert any(message in m for m in msgs) if message else not any(
         'stage2:' in m for m in msgs)
-
-
-def test_stage2_amp_is_part_of_the_stage2_fingerprint(setup):
-    cfg, work, _ = setup
-    calls = []
-    _runner(cfg, work, calls, []).run()
-    steps = list(calls)
-    cfg2 = Config(cfg.to_dict())
-    cfg2.stage2_amp = True
-    calls.clear()
-    _runner(cfg2, work, calls, []).run()
-    assert calls == steps[steps.index('stage2'):]
