@@ -293,7 +293,9 @@ def sec_irn(ctx: Ctx) -> Dict[str, Any]:
     return section_result(
         dict(config=cfg_path, crop=crop, batch=a.irn_batch,
              labels='demo label at stride 4 with 255 pixels',
-             init='random, frozen backbone', **precision), res, 'fp32',
+             init=ctx.pick('random, backbone trains (the demo IRN)',
+                           'random, frozen backbone'),
+             **precision), res, 'fp32',
         checks)
 
 

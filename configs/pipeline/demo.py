@@ -17,15 +17,15 @@ crf = dict(num_workers=2)
 # 2^4 random-walk steps instead of VOC's 2^8: a demo edge map (40-64 cells
 # a side) is ~2.5x smaller than a VOC one, and 2^8 steps diffuse over whole
 # demo images. With closed boundaries the number of steps does not change
-# the labels; the demo IRN's edges leak a little, and fewer steps leak less
-# background into objects (IRN 100 iterations: 2^3 steps 59.08 mIoU, 2^4
-# 59.36, 2^5 58.07, 2^6 56.38, 2^8 50.62 -- docs/pipeline.md, "IRN on the
-# demo").
+# the labels; edges that leak let fewer steps leak less background into
+# objects (the demo IRN, 200 iterations: 2^3 steps 59.20 mIoU, 2^4 60.69,
+# 2^5 60.74; a frozen-backbone IRN: 2^3 59.08, 2^4 59.36, 2^5 58.07, 2^8
+# 50.62 -- docs/pipeline.md, "IRN on the demo").
 random_walk = dict(beta=10, exp_times=4, radius=5)
 # Stage two in mixed precision where the device has fast kernels for it
 # (bf16 on a CPU with native bf16, e.g. AVX512-BF16: 211 s instead of 261 s
 # for the 800 iterations on 2 cores; fp16 on CUDA), float32 elsewhere.
 stage2_amp = True
 vis_num = 4
-# No ImageNet weights offline: IRN's frozen backbone starts from stage one's.
+# No ImageNet weights offline: IRN's backbone starts from stage one's.
 irn_init_from_stage1 = True

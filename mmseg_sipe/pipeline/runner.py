@@ -235,7 +235,7 @@ class PipelineRunner:
         return path
 
     def _irn_config(self) -> str:
-        """The IRN config, with its frozen backbone initialised from the
+        """The IRN config, with its backbone initialised from the
         stage-one checkpoint when ``irn_init_from_stage1`` (the demo: no
         ImageNet weights offline; the reference uses ImageNet weights)."""
         if not self.cfg.get('irn_init_from_stage1', False):

@@ -1,12 +1,12 @@
 """IRNet: inter-pixel relation network (Ahn et al., CVPR 2019) for SIPE.
 
-A frozen ResNet (IRN detaches every backbone level) feeds two trainable
-heads: a class-boundary (edge) branch and a displacement-field branch, both at
-stride 4.  Training uses IR labels (confident class / 255 uncertain, from
-``cam2ir``) reduced x0.25: pairs of pixels within ``radius`` with equal labels
-should have high path affinity and the displacement difference equal to their
-offset (foreground) or zero (background); pairs with different labels should
-be separated by an edge.
+A frozen ResNet (IRN detaches every backbone level; ``freeze_backbone=False``
+trains it too) feeds two trainable heads: a class-boundary (edge) branch and
+a displacement-field branch, both at stride 4.  Training uses IR labels
+(confident class / 255 uncertain, from ``cam2ir``) reduced x0.25: pairs of
+pixels within ``radius`` with equal labels should have high path affinity
+and the displacement difference equal to their offset (foreground) or zero
+(background); pairs with different labels should be separated by an edge.
 
 SIPE only uses the edge map (random walk, :mod:`mmseg_sipe.refine`).  The
 displacement branch is trained exactly as IRN (its loss takes part in the
@@ -53,7 +53,8 @@ class IRNet(BaseModel):
         backbone (dict): mmseg backbone config; a ResNet with a ``maxpool``
             stem and ``out_indices=(0, 1, 2, 3)`` (IRN: ResNet-50 with
             ``strides=(1, 2, 2, 1)``, i.e. levels at strides 4/4/8/16/16).
-            All its parameters are frozen and it always runs in eval mode.
+            It always runs in eval mode (BatchNorm statistics stay fixed)
+            and its parameters are frozen unless ``freeze_backbone=False``.
         num_classes (int): Classes including background (VOC 21, COCO 81);
             pair labels are valid only for labels below it.
         radius (int): Pair radius of the training loss (IRN: 10).
@@ -69,6 +70,10 @@ class IRNet(BaseModel):
             ``pad_to`` (512: pad bottom/right with 0 after normalisation to at
             least this size, as the reference; larger images are not cropped).
         init_cfg (dict, optional): Initialisation config.
+        freeze_backbone (bool): Keep the backbone's weights fixed, as IRN
+            does on ImageNet features (True). False trains them with the
+            branches (through every level), for backbones whose features
+            were not learned on a large dataset.
 
     Forward modes: ``'loss'`` -> dict of losses; ``'predict'`` -> list of
     :class:`SegDataSample` with ``pred_edge`` (``PixelData``, ``[1, h4, w4]``
@@ -87,7 +92,8 @@ class IRNet(BaseModel):
                  data_preprocessor: Optional[Union[dict,
                                                   torch.nn.Module]] = None,
                  test_cfg: Optional[dict] = None,
-                 init_cfg: Optional[dict] = None) -> None:
+                 init_cfg: Optional[dict] = None,
+                 freeze_backbone: bool = True) -> None:
         if data_preprocessor is None:
             data_preprocessor = dict(DEFAULT_PREPROCESSOR)
         if isinstance(data_preprocessor, dict):
@@ -99,14 +105,22 @@ class IRNet(BaseModel):
         self.ignore_index = int(ignore_index)
         self.test_cfg = dict(flip=True, pad_to=512)
         self.test_cfg.update(test_cfg or {})
+        self.freeze_backbone = bool(freeze_backbone)
 
         self.backbone = MODELS.build(backbone)
         if not hasattr(self.backbone, 'maxpool'):
             raise TypeError(
                 f'IRNet needs a ResNet-style backbone with a `maxpool` stem, '
                 f'got {type(self.backbone).__name__}')
-        self.backbone.requires_grad_(False)
-        self.backbone.eval()
+        self.backbone.requires_grad_(not self.freeze_backbone)
+        self.backbone.eval()  # a ResNet re-freezes its `frozen_stages` here
+        if not self.freeze_backbone and not any(
+                p.requires_grad for p in self.backbone.parameters()):
+            raise ValueError(
+                'IRNet(freeze_backbone=False) but no backbone parameter '
+                'can train: set model.backbone.frozen_stages=-1 (or fewer '
+                f'than {getattr(self.backbone, "frozen_stages", "all")} '
+                'stages)')
         if in_channels is None or strides is None:
             chans, strs = self._probe_levels()
             in_channels = chans if in_channels is None else in_channels
@@ -120,14 +134,15 @@ class IRNet(BaseModel):
 
     # ------------------------------------------------------------------
     def train(self, mode: bool = True) -> 'IRNet':
-        """Branches follow ``mode``; the frozen backbone stays in eval."""
+        """Branches follow ``mode``; the backbone stays in eval (fixed BN)."""
         super().train(mode)
         self.backbone.eval()
         return self
 
     def init_weights(self) -> None:
         super().init_weights()
-        self.backbone.requires_grad_(False)  # in case init re-enabled grads
+        if self.freeze_backbone:  # in case init re-enabled grads
+            self.backbone.requires_grad_(False)
 
     @torch.no_grad()
     def _probe_levels(self) -> Tuple[List[int], List[int]]:
@@ -140,12 +155,14 @@ class IRNet(BaseModel):
         return chans, strides
 
     def _backbone_levels(self, inputs: torch.Tensor) -> List[torch.Tensor]:
-        """``[stem, layer1, ..., layer4]`` outputs, computed without grad."""
+        """``[stem, layer1, ..., layer4]`` outputs, computed without grad
+        (with grad when the backbone trains)."""
         stem = []
         handle = self.backbone.maxpool.register_forward_hook(
             lambda module, args, out: stem.append(out))
         try:
-            with torch.no_grad():
+            with torch.set_grad_enabled(torch.is_grad_enabled()
+                                        and not self.freeze_backbone):
                 outs = self.backbone(inputs)
         finally:
             handle.remove()
@@ -154,10 +171,13 @@ class IRNet(BaseModel):
                 'IRNet expects the backbone to run its maxpool stem once and '
                 'return four levels (out_indices=(0, 1, 2, 3)); got '
                 f'{len(stem)} stem outputs and {len(outs)} levels')
-        return [f.detach() for f in [stem[0], *outs]]
+        levels = [stem[0], *outs]
+        if self.freeze_backbone:
+            levels = [f.detach() for f in levels]
+        return levels
 
     def extract_feat(self, inputs: torch.Tensor) -> List[torch.Tensor]:
-        """Five frozen levels of ``inputs`` ``[N, 3, H, W]``."""
+        """Five backbone levels of ``inputs`` ``[N, 3, H, W]``."""
         return self._backbone_levels(inputs)
 
     def _forward(self,

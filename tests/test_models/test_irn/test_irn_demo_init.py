@@ -1,4 +1,4 @@
-"""The demo IRN's frozen backbone is the demo stage one's: the pipeline
+"""The demo IRN's backbone is the demo stage one's: the pipeline
 initialises it from the stage-one checkpoint (``irn_init_from_stage1``), so
 every backbone tensor must load -- no missing, unexpected or mismatched
 keys -- and IRN's ``in_channels`` must be that backbone's level widths."""
@@ -36,3 +36,27 @@ def test_in_channels_match_the_backbone():
     cfg.model.in_channels = None  # IRNet probes the backbone
     irn = MODELS.build(cfg.model)
     assert irn.in_channels == configured == (64, 32, 64, 128, 256)
+
+
+def test_demo_backbone_trains_at_a_tenth_of_the_branch_rate():
+    """The demo IRN trains its backbone (a from-scratch stage one's) with
+    the branches: its convolutions at 0.1x the edge branch's learning rate,
+    the displacement branch at 10x, as the optimizer receives them."""
+    from mmengine.optim import build_optim_wrapper
+    from mmengine.registry import DefaultScope
+    cfg = Config.fromfile(osp.join(CFG_DIR, 'irn_demo.py'))
+    irn = MODELS.build(cfg.model)
+    with DefaultScope.overwrite_default_scope('mmseg'):
+        wrapper = build_optim_wrapper(irn, cfg.optim_wrapper)
+    name_of = {id(p): n for n, p in irn.named_parameters()}
+    lrs = {}
+    for group in wrapper.optimizer.param_groups:
+        for p in group['params']:
+            lrs.setdefault(name_of[id(p)].split('.')[0], set()).add(
+                round(group['lr'] / cfg.optim_wrapper.optimizer.lr, 6))
+    assert lrs == {'backbone': {0.1}, 'edge_branch': {1.0},
+                   'disp_branch': {10.0}}
+    trained = {n for n, p in irn.backbone.named_parameters()
+               if p.requires_grad}
+    assert {n for n in trained if 'conv' in n} == {
+        n for n, _ in irn.backbone.named_parameters() if 'conv' in n}

@@ -3,6 +3,7 @@ import os
 import os.path as osp
 
 import numpy as np
+import pytest
 import torch
 from mmengine.config import Config
 from PIL import Image
@@ -67,7 +68,9 @@ def test_irn_configs_load():
     assert demo.train_dataloader.dataset.data_root == 'data/demo'
 
 
-def test_runner_trains_two_iterations(tmp_path):
+@pytest.mark.parametrize('frozen', [True, False],
+                         ids=['frozen-backbone-as-IRN', 'demo-backbone-trains'])
+def test_runner_trains_two_iterations(tmp_path, frozen):
     from mmengine.runner import Runner
 
     data_root = str(tmp_path / 'demo')
@@ -85,6 +88,10 @@ def test_runner_trains_two_iterations(tmp_path):
     cfg.default_hooks.checkpoint.interval = 2
     cfg.default_hooks.logger.interval = 1
     cfg.randomness = dict(seed=0)
+    if frozen:  # IRN's recipe (the VOC and COCO configs)
+        cfg.model.freeze_backbone = True
+        cfg.model.backbone.frozen_stages = 4
+        cfg.optim_wrapper.paramwise_cfg.custom_keys.pop('backbone')
     # a known backbone through init_cfg (as a pretrained one would be)
     from mmseg_sipe.registry import MODELS
     backbone = MODELS.build(cfg.model.backbone)
@@ -98,20 +105,26 @@ def test_runner_trains_two_iterations(tmp_path):
                    if not k.startswith('backbone.')})
     runner.train()
     after = model.state_dict()
+    trains = {k for k, p in model.named_parameters() if p.requires_grad}
+    assert any('downsample.0' in k for k in trains) != frozen
     for k, v in before.items():
-        if k.startswith('backbone.'):
+        if k.startswith('backbone.') and k not in trains:
             assert torch.equal(v, after[k]), k  # frozen (incl. BN stats)
+        elif k.startswith('backbone.'):
+            assert not torch.equal(v, after[k]), k  # the demo's convs train
     assert not torch.equal(before['edge_branch.fuse.weight'],
                            after['edge_branch.fuse.weight'])
     assert not torch.equal(before['disp_branch.out.weight'],
                            after['disp_branch.out.weight'])
     assert osp.isfile(osp.join(cfg.work_dir, 'iter_2.pth'))
-    # the two learning rates: displacement layers get 10x
+    # displacement layers get 10x the edge layers' lr, the demo's
+    # backbone 0.1x
     groups = runner.optim_wrapper.param_groups
-    init = sorted({g['initial_lr'] for g in groups})
-    assert init == [0.1, 1.0]
-    # the frozen backbone is not in the optimizer at all
+    init = sorted({round(g['initial_lr'], 9) for g in groups})
+    assert init == ([0.1, 1.0] if frozen else [0.01, 0.1, 1.0])
+    # a frozen backbone is not in the optimizer at all
     opt_params = {id(p) for g in groups for p in g['params']}
-    assert not any(id(p) in opt_params for p in model.backbone.parameters())
+    in_opt = [id(p) in opt_params for p in model.backbone.parameters()]
+    assert not any(in_opt) if frozen else any(in_opt)
     assert all(id(p) in opt_params for n, p in model.named_parameters()
                if not n.startswith('backbone.'))

@@ -10,7 +10,7 @@ from mmseg_sipe.models.irn import (IRNet, affinity_displacement_loss,
 from mmseg_sipe.registry import MODELS
 
 
-def tiny_irnet(**kw):
+def tiny_irnet(backbone_kw=None, **kw):
     cfg = dict(
         type='IRNet',
         num_classes=21,
@@ -27,6 +27,7 @@ def tiny_irnet(**kw):
             norm_eval=True,
             frozen_stages=4,
             init_cfg=None))
+    cfg['backbone'].update(backbone_kw or {})
     cfg.update(kw)
     return MODELS.build(cfg)
 
@@ -77,6 +78,35 @@ def test_loss_finite_and_gradients_only_in_branches():
             assert p.grad is not None and torch.isfinite(p.grad).all(), name
     assert model.edge_branch.fuse.weight.grad.abs().sum() > 0
     assert model.disp_branch.out.weight.grad.abs().sum() > 0
+
+
+def test_trainable_backbone_gets_gradients_and_keeps_bn_statistics():
+    torch.manual_seed(0)
+    model = tiny_irnet(
+        freeze_backbone=False, backbone_kw=dict(frozen_stages=-1))
+    model.train()
+    assert not model.backbone.training  # BatchNorm statistics stay fixed
+    bn = model.backbone.bn1
+    before = bn.running_mean.clone()
+    losses = model(torch.randn(2, 3, 64, 72), samples(2, 16, 18),
+                   mode='loss')
+    total, _ = model.parse_losses(losses)
+    total.backward()
+    torch.testing.assert_close(bn.running_mean, before)
+    convs = [(n, p) for n, p in model.backbone.named_parameters()
+             if p.requires_grad]
+    # every conv of the stem and the four stages trains (BN affine is
+    # frozen by the backbone's norm_cfg)
+    assert {n.split('.')[0] for n, _ in convs} >= {
+        'conv1', 'layer1', 'layer2', 'layer3', 'layer4'}
+    for name, p in convs:
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+    assert model.backbone.layer4[-1].conv2.weight.grad.abs().sum() > 0
+
+
+def test_trainable_backbone_with_every_stage_frozen_is_an_error():
+    with pytest.raises(ValueError, match='frozen_stages=-1'):
+        tiny_irnet(freeze_backbone=False)  # the tiny backbone freezes 4
 
 
 def test_loss_pads_small_labels_and_needs_labels():
