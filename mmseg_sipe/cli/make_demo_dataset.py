@@ -30,6 +30,10 @@ def parse_args(argv=None):
     p.add_argument('--size', type=int, nargs='+', default=[160, 256],
                    metavar='S', help='image side range MIN MAX in px (one '
                    'value: fixed square size)')
+    p.add_argument('--body-cue', type=float, default=0.0,
+                   help="move each object body's colour this far towards "
+                   "its class part's (default 0: bodies carry no class "
+                   'cue; docs/demo_dataset.md)')
     p.add_argument('--overwrite', action='store_true',
                    help='replace an existing demo dataset in ROOT')
     p.add_argument('--samples', metavar='PNG',
@@ -49,7 +53,7 @@ def main(argv=None) -> int:
     summary = generate_demo_dataset(
         args.root, num_train=args.num_train, num_val=args.num_val,
         num_aug=args.num_aug, size=(args.size[0], args.size[-1]),
-        seed=args.seed, overwrite=args.overwrite)
+        seed=args.seed, body_cue=args.body_cue, overwrite=args.overwrite)
     if args.samples:
         render_demo_samples(args.root, args.samples)
     summary['seconds'] = round(time.time() - t0, 2)

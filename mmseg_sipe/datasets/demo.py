@@ -102,6 +102,7 @@ def generate_demo_dataset(root: str,
                           num_aug: int = 140,
                           size: Tuple[int, int] = (160, 256),
                           seed: int = 0,
+                          body_cue: float = 0.0,
                           overwrite: bool = False) -> dict:
     """Write the demo dataset in the PASCAL VOC 2012 layout under ``root``.
 
@@ -130,6 +131,8 @@ def generate_demo_dataset(root: str,
         num_aug (int): Extra images only in ``train_aug.txt``.
         size (tuple[int, int]): Inclusive range of each image side in px.
         seed (int): Random seed.
+        body_cue (float): Class cue on object bodies (see
+            :func:`render_demo_image`); 0 (default): none.
         overwrite (bool): Remove existing demo sub-folders first. Without it,
             an existing one raises ``FileExistsError``.
 
@@ -165,7 +168,7 @@ def generate_demo_dataset(root: str,
         for i in range(count):
             name = _image_name(code, i)
             rng = np.random.default_rng([seed, code, i])
-            rec = render_demo_image(rng, (lo, hi))
+            rec = render_demo_image(rng, (lo, hi), body_cue=body_cue)
             h, w = rec['label'].shape
             atomic_write_bytes(
                 osp.join(root, 'JPEGImages', name + '.jpg'),

@@ -114,13 +114,18 @@ def _stripes(rng: np.random.Generator, h: int, w: int) -> np.ndarray:
     return (0.91 + 0.09 * s).astype(np.float32)
 
 
-def render_demo_image(
-    rng: np.random.Generator, size: Tuple[int, int] = (160, 256)) -> dict:
+def render_demo_image(rng: np.random.Generator,
+                      size: Tuple[int, int] = (160, 256),
+                      body_cue: float = 0.0) -> dict:
     """Render one demo image and its annotations.
 
     Args:
         rng (np.random.Generator): Source of all randomness.
         size (tuple[int, int]): Inclusive range of each image side.
+        body_cue (float): How far each body's colour moves from the shared
+            body grey towards its class part's colour (0: no class cue on
+            the body). The same draws are made for every value, so two
+            values give the same scenes.
 
     Returns:
         dict: ``img`` (uint8 HxWx3 RGB), ``label`` (uint8 HxW VOC class
@@ -160,6 +165,9 @@ def render_demo_image(
         tex = _stripes(rng, h, w)
         body = np.array(BODY_COLOUR, np.float32) + rng.uniform(-10, 10)
         body = body + rng.uniform(-4, 4, size=3)
+        body = body + body_cue * (
+            np.array(PART_COLOURS[name], np.float32) -
+            np.array(BODY_COLOUR, np.float32))
         pc = np.array(PART_COLOURS[name], np.float32) + rng.uniform(
             -15, 15, size=3)
         colour = np.where(part[..., None], pc, body) * tex[..., None]

@@ -111,6 +111,34 @@ def test_part_is_small_fraction_of_object():
     assert 0.1 < np.mean(fracs) < 0.3
 
 
+def test_body_cue_tints_only_the_bodies():
+    """``body_cue`` moves each body's colour towards its class part's and
+    changes nothing else: same scenes, labels, parts and background."""
+    from mmseg_sipe.datasets.demo_render import BODY_COLOUR, PART_COLOURS
+    for seed in range(5):
+        plain = render_demo_image(np.random.default_rng(seed))
+        cued = render_demo_image(np.random.default_rng(seed), body_cue=0.1)
+        for k in ('label', 'instances', 'part'):
+            np.testing.assert_array_equal(cued[k], plain[k])
+        assert cued['objects'] == plain['objects']
+        body = (plain['instances'] > 0) & ~plain['part']
+        diff = cued['img'].astype(float) - plain['img'].astype(float)
+        assert not diff[~body].any()
+        for i, obj in enumerate(plain['objects']):
+            own = body & (plain['instances'] == i + 1)
+            if own.sum() < 50:
+                continue
+            want = 0.1 * (np.array(PART_COLOURS[obj['name']], float) -
+                          np.array(BODY_COLOUR, float))
+            got = diff[own].mean(axis=0)
+            # stripes scale the colour by 0.82-1.0; clipping at 255 can
+            # only shrink a positive shift
+            lo = np.minimum(0.8 * want, want) - 1.5
+            hi = np.maximum(0.8 * want, want) + 1.5
+            assert ((got >= lo) & (got <= hi)).all(), (obj['name'], got,
+                                                        want)
+
+
 def _tree_bytes(root):
     out = {}
     for dirpath, _, files in os.walk(root):
@@ -189,6 +217,14 @@ def test_cli(tmp_path, capsys):
     assert mod.main(args) == 1  # exists, no --overwrite
     assert 'overwrite' in capsys.readouterr().err
     assert mod.main(args + ['--overwrite']) == 0
+    capsys.readouterr()
+    cued = str(tmp_path / 'cued')
+    assert mod.main([cued] + args[1:] + ['--body-cue', '0.2']) == 0
+    jpgs = sorted(os.listdir(os.path.join(root, 'JPEGImages')))
+    assert jpgs == sorted(os.listdir(os.path.join(cued, 'JPEGImages')))
+    assert any((tmp_path / 'cli' / 'JPEGImages' / j).read_bytes() !=
+               (tmp_path / 'cued' / 'JPEGImages' / j).read_bytes()
+               for j in jpgs)
 
 
 def test_rendering_is_the_same_on_every_stack():
