@@ -1,14 +1,17 @@
 # SIPE stage two on the built-in demo dataset (CI and the demo pipeline,
 # configs/pipeline/demo.py): the VOC DeepLab-v2 config (same model, runtime
 # and schedule bases) shrunk to what trains in minutes on a CPU without
-# downloads -- ResNetV1c-18 (D8) at half width (stem/base channels 32) from
-# random init with plain BN, on the demo data at 128 crop, batch 8, 800
-# iterations. Because nothing is pretrained, the base lr is 0.01 (ASPP x10 /
-# x20 as in the real config) instead of deeplab-pytorch's 2.5e-4 for a
-# pretrained backbone. From scratch on pseudo labels it needs the 800
-# iterations (val mIoU 38.8 / 45.6 / 40.8 / 56.7 after 100 / 200 / 400 / 800;
-# 69.4 after 200 on ground-truth labels): docs/pipeline.md, "Stage two on
-# the demo".
+# downloads -- a half-width ResNet-18 (D8; stem 64, base 32 channels, plain
+# BN) on the demo data at 128 crop, batch 8, 800 iterations. The backbone
+# is the demo stage one's (configs/sipe/demo_r18.py: torchvision-style
+# stem, not V1c), so that the demo pipeline can start it from stage one's
+# weights (`stage2_init_from_stage1 = True`), as VOC's stage two starts from
+# ImageNet weights; on its own it starts from random weights. Because
+# nothing is pretrained on a large dataset, the base lr is 0.01 (ASPP x10 /
+# x20 as in the real config) instead of deeplab-pytorch's 2.5e-4. From
+# random weights on pseudo labels it needs the 800 iterations (val mIoU
+# 38.8 / 45.6 / 40.8 / 56.7 after 100 / 200 / 400 / 800; 69.4 after 200 on
+# ground-truth labels): docs/pipeline.md, "Stage two on the demo".
 _base_ = [
     '../_base_/models/deeplabv2_r101-d8.py',
     '../_base_/datasets/demo_pseudo.py', '../_base_/default_runtime.py',
@@ -33,7 +36,11 @@ model = dict(
     data_preprocessor=data_preprocessor,
     pretrained=None,
     backbone=dict(
-        depth=18, stem_channels=32, base_channels=32, norm_cfg=norm_cfg),
+        type='ResNet',
+        depth=18,
+        stem_channels=64,
+        base_channels=32,
+        norm_cfg=norm_cfg),
     decode_head=dict(in_channels=256))
 optim_wrapper = dict(optimizer=dict(lr=0.01))
 param_scheduler = [

@@ -25,7 +25,8 @@ STEP_SETTINGS = {
     'train_irn': ('irn_config', 'irn_options', 'irn_init_from_stage1'),
     'make_seg_labels': ('irn_config', 'stage1_config', 'cam', 'random_walk'),
     'eval_seg_labels': ('stage1_config', 'cam', 'use_irn'),
-    'stage2': ('stage2_config', 'stage2_options', 'stage2_amp', 'use_irn'),
+    'stage2': ('stage2_config', 'stage2_options', 'stage2_amp', 'use_irn',
+               'stage2_init_from_stage1'),
     'test_stage2': ('stage2_config', 'stage2_options'),
     'visualize': ('stage1_config', 'cam', 'vis_num'),
 }

@@ -234,18 +234,30 @@ class PipelineRunner:
         os.replace(path + '.tmp', path)
         return path
 
-    def _irn_config(self) -> str:
-        """The IRN config, with its backbone initialised from the
-        stage-one checkpoint when ``irn_init_from_stage1`` (the demo: no
-        ImageNet weights offline; the reference uses ImageNet weights)."""
-        if not self.cfg.get('irn_init_from_stage1', False):
-            return self.cfg.irn_config
+    def _backbone_from_stage1(self, name: str, base: str) -> str:
+        """``base`` as it is, or, when ``<name>_init_from_stage1`` is set, a
+        child of it whose backbone starts from the stage-one checkpoint's
+        (the demo: no ImageNet weights offline; the reference starts IRN
+        and stage two from ImageNet weights). The load is strict: every
+        backbone tensor must match (``init_cfg=Pretrained``, see
+        :mod:`mmseg_sipe.engine.hooks`)."""
+        if not self.cfg.get(f'{name}_init_from_stage1', False):
+            return base
         ckpt = self._stage1_ckpt()
+        # replace the base's init_cfg (a dict or None) whole; where the base
+        # has none, `_delete_` would reach the initialiser as an argument
+        backbone = Config.fromfile(resolve_config_path(base)).model.backbone
+        delete = '_delete_=True, ' if 'init_cfg' in backbone else ''
         return self._child_config(
-            'irn', self.cfg.irn_config,
-            'model = dict(backbone=dict(init_cfg=dict(_delete_=True, '
+            name, base,
+            f'model = dict(backbone=dict(init_cfg=dict({delete}'
             'type=\'Pretrained\', '
             f'checkpoint={ckpt!r}, prefix=\'backbone.\')))\n')
+
+    def _irn_config(self) -> str:
+        """The IRN config (``irn_init_from_stage1``: backbone from stage
+        one's)."""
+        return self._backbone_from_stage1('irn', self.cfg.irn_config)
 
     def step_train_irn(self) -> Dict:
         wd = self.path('irn')
@@ -304,7 +316,8 @@ class PipelineRunner:
 
     def step_stage2(self) -> Dict:
         wd = self.path('stage2')
-        args = ['train', self.cfg.stage2_config, '--work-dir', wd]
+        config = self._backbone_from_stage1('stage2', self.cfg.stage2_config)
+        args = ['train', config, '--work-dir', wd]
         if osp.isfile(osp.join(wd, 'last_checkpoint')):
             args.append('--resume')
         args += self._stage2_amp_opts()

@@ -56,6 +56,11 @@ def test_pipeline_end_to_end_and_rerun(tiny_demo, tmp_path):
     for key in ('IS-CAM', 'CAM', '+CRF', '+IRN', 'stage2 val'):
         assert 0 <= metrics[key] <= 100
     assert osp.isfile(osp.join(work, 'visualization.png'))
+    # IRN and stage two started their backbones from stage one's weights
+    # (strict loads, through the child configs the pipeline wrote)
+    for child in ('irn', 'stage2'):
+        text = open(osp.join(work, 'configs', f'{child}.py')).read()
+        assert osp.join(work, 'stage1', 'epoch_2.pth') in text, text
     n_aug = len(open(osp.join(tiny_demo, 'ImageSets/Segmentation/'
                               'train_aug.txt')).read().split())
     assert len(os.listdir(osp.join(work, 'pseudo_label'))) >= n_aug

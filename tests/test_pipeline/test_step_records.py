@@ -91,6 +91,7 @@ def test_a_changed_split_file_reruns_every_step(setup):
 @pytest.mark.parametrize('key, value, first', [
     ('random_walk', dict(beta=8), 'make_seg_labels'),
     ('stage2_amp', True, 'stage2'),
+    ('stage2_init_from_stage1', True, 'stage2'),
 ])
 def test_a_downstream_setting_reruns_from_its_step(setup, key, value, first):
     cfg, work, _ = setup
@@ -222,3 +223,56 @@ def test_stage2_mixed_precision_only_where_the_device_is_fast(
         assert not [a for a in args if a.startswith('--amp')]
     assert any(message in m for m in msgs) if message else not any(
         'stage2:' in m for m in msgs)
+
+
+@pytest.mark.parametrize('init', [False, True])
+def test_stage2_backbone_starts_from_stage_one_when_asked(setup, init):
+    """``stage2_init_from_stage1``: stage two trains a child of its config
+    whose backbone loads the stage-one checkpoint (prefix ``backbone.``);
+    without it, the config as it is."""
+    cfg, work, _ = setup
+    cfg2 = Config(cfg.to_dict())
+    cfg2.stage2_init_from_stage1 = init
+    runner, calls = _recording(cfg2, work, [])
+    runner._stage1_ckpt = lambda: '/ckpts/stage1/epoch_32.pth'
+    runner._last_checkpoint = lambda wd: 'ckpt'
+    runner.step_stage2()
+    (args, ) = calls
+    if not init:
+        assert args[1] == cfg2.stage2_config
+        return
+    assert args[1] == osp.join(work, 'configs', 'stage2.py')
+    child = Config.fromfile(args[1])
+    # no `_delete_` left over: the stage-two config has no init_cfg to
+    # replace, and the initialiser would receive it as an argument
+    assert child.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint='/ckpts/stage1/epoch_32.pth',
+        prefix='backbone.')
+    # the rest is the stage-two config
+    base = Config.fromfile(cfg2.stage2_config)
+    assert child.model.decode_head == base.model.decode_head
+    assert child.train_cfg == base.train_cfg
+
+
+def test_irn_backbone_init_replaces_the_configs_own(setup, tmp_path):
+    """An IRN config that names its own pretrained backbone (VOC's
+    ImageNet ResNet-50) gets stage one's instead, with nothing of its own
+    init_cfg left."""
+    cfg, work, _ = setup
+    irn = tmp_path / 'irn_own_init.py'
+    irn.write_text(
+        f"_base_ = [{cfg.irn_config!r}]\n"
+        "model = dict(backbone=dict(init_cfg=dict(_delete_=True, "
+        "type='Pretrained', "
+        "checkpoint='torchvision://resnet18', map_location='cpu')))\n")
+    cfg2 = Config(cfg.to_dict())
+    cfg2.irn_config = str(irn)
+    cfg2.irn_init_from_stage1 = True
+    runner, _ = _recording(cfg2, work, [])
+    runner._stage1_ckpt = lambda: '/ckpts/stage1/epoch_32.pth'
+    assert Config.fromfile(str(irn)).model.backbone.init_cfg.checkpoint == (
+        'torchvision://resnet18')
+    child = Config.fromfile(runner._irn_config())
+    assert child.model.backbone.init_cfg == dict(
+        type='Pretrained', checkpoint='/ckpts/stage1/epoch_32.pth',
+        prefix='backbone.')
