@@ -46,12 +46,10 @@ train_dataloader = dict(
         ir_label_dir=ir_label_dir,
         pipeline=train_pipeline))
 
+# the backbone at 0.1x the edge branch's lr (the base keeps the displacement
+# branch's 10x: custom_keys merge)
 optim_wrapper = dict(
-    paramwise_cfg=dict(
-        custom_keys={
-            'backbone': dict(lr_mult=0.1),
-            'disp_branch': dict(lr_mult=10.0)
-        }))
+    paramwise_cfg=dict(custom_keys={'backbone': dict(lr_mult=0.1)}))
 param_scheduler = [
     dict(
         type='PolyLR', power=0.9, eta_min=0.0, begin=0, end=max_iters,

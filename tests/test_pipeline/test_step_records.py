@@ -238,20 +238,20 @@ def test_stage2_backbone_starts_from_stage_one_when_asked(setup, init):
     runner._last_checkpoint = lambda wd: 'ckpt'
     runner.step_stage2()
     (args, ) = calls
-    if not init:
-        assert args[1] == cfg2.stage2_config
-        return
-    assert args[1] == osp.join(work, 'configs', 'stage2.py')
-    child = Config.fromfile(args[1])
-    # no `_delete_` left over: the stage-two config has no init_cfg to
-    # replace, and the initialiser would receive it as an argument
-    assert child.model.backbone.init_cfg == dict(
-        type='Pretrained', checkpoint='/ckpts/stage1/epoch_32.pth',
-        prefix='backbone.')
-    # the rest is the stage-two config
-    base = Config.fromfile(cfg2.stage2_config)
-    assert child.model.decode_head == base.model.decode_head
-    assert child.train_cfg == base.train_cfg
+    child_path = osp.join(work, 'configs', 'stage2.py')
+    assert args[1] == (child_path if init else cfg2.stage2_config)
+    assert osp.isfile(child_path) == init
+    if init:
+        child = Config.fromfile(child_path)
+        # no `_delete_` left over: the stage-two config has no init_cfg to
+        # replace, and the initialiser would receive it as an argument
+        assert child.model.backbone.init_cfg == dict(
+            type='Pretrained', checkpoint='/ckpts/stage1/epoch_32.pth',
+            prefix='backbone.')
+        # the rest is the stage-two config
+        base = Config.fromfile(cfg2.stage2_config)
+        assert child.model.decode_head == base.model.decode_head
+        assert child.train_cfg == base.train_cfg
 
 
 def test_irn_backbone_init_replaces_the_configs_own(setup, tmp_path):
